@@ -21,6 +21,8 @@ _LAZY = {
     "WorstCase": "dro_theory.worst_case",
     "worst_case": "dro_theory.worst_case",
     "worst_case_dual": "dro_theory.duals",
+    "penalized_worst_case": "dro_theory.duals",
+    "PenalizedWorstCase": "dro_theory.duals",
     "radius_for_temperature": "dro_theory.lagrange",
     "temperature_for_radius": "dro_theory.lagrange",
     "lagrange_curve": "dro_theory.lagrange",

@@ -316,7 +316,8 @@ class ChiSquare(Divergence):
         import cvxpy as cp
 
         n = w.shape[0]
-        return [cp.norm(cp.multiply(np.sqrt(w), ratio - 1.0), 2) <= math.sqrt(n * radius)]
+        # cp.sqrt (not math.sqrt) so that ``radius`` may be a cvxpy Parameter (DPP-compliant).
+        return [cp.norm(cp.multiply(np.sqrt(w), ratio - 1.0), 2) <= cp.sqrt(n * radius)]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,693 @@
+r"""Generalized (φ-divergence) mutual information of paired samples: :class:`PhiMI`.
+
+The quantity is
+
+.. math:: I_\phi(X;Y) = D_\phi(P_{XY} \,\|\, P_X \otimes P_Y)
+          = \mathbb E_{Q}\big[\phi(r)\big],\qquad Q = P_X\otimes P_Y,\ r = dP_{XY}/dQ,
+
+in nats, with φ from :mod:`dro_theory.divergences` (KL gives Shannon MI). It is estimated from
+the variational representation that Wu et al. (NeurIPS 2023), Theorem 3.6, identify with the
+CL-DRO objective — the *tight* (shift-optimised) Fenchel bound
+
+.. math:: I_\phi = \sup_T \Big\{ \mathbb E_P T - \min_\lambda \big[\lambda
+          + \mathbb E_Q \phi^*(T - \lambda)\big] \Big\},
+
+attained at T = φ'(r) + const. A critic T(x, y) (:mod:`estimators.critics`) is trained by
+maximising the bound (:mod:`estimators.bounds`) on random K×K batches of the *training* split
+(diagonal = joint pairs, off-diagonal = pairs of the product of marginals), early-stopped on a
+*validation* split, and the reported ``estimate_`` is the bound evaluated, in float64, on the
+*held-out test* split, which the critic never saw.
+
+Held-out estimator and its bias
+-------------------------------
+On the n test pairs the score matrix S_ij = T(x_i, y_j) is formed once (n ≤ ``eval_block``;
+otherwise the bound is averaged over disjoint blocks of that size) and
+
+.. math:: \hat I = \frac1n\sum_i S_{ii} - \min_\lambda\Big[\lambda
+          + \frac{1}{n(n-1)}\sum_{i\ne j}\phi^*(S_{ij}-\lambda)\Big].
+
+For a fixed critic the inner average is a U-statistic, unbiased for E_Q φ*(T − λ) at every λ,
+so Î converges to the population bound B(T) ≤ I_φ as n → ∞ (consistent for the bound; equal
+to I_φ when T = φ'(r) + c). At finite n the minimum over λ of an unbiased average is biased
+low (E min ≤ min E), so Î is biased *up* by O(Var_Q[(φ*)'(T − λ)]/n) — for KL the Jensen bias
+of the log-mean-exp, ≈ χ²(P‖Q)/(2n(n−1))·n ≈ (e^{2I}−1)/(2n) for an optimal critic on
+Gaussians, negligible for I ≲ 2 and n in the thousands, and growing exponentially with I (the
+Song & Ermon 2020 limitation). The critic's approximation and optimisation error biases Î
+*down*. The KL-only bounds follow the same pattern: ``dv`` equals ``tight`` for KL; ``nwj``
+has no log and is unbiased for its population bound; ``infonce`` is capped at log n (of the
+held-out matrix, not of the training batch) and is downward biased when I ≳ log n.
+
+Domain of φ*. When dom φ* = (−∞, hi) is bounded (reverse KL, Hellinger, JS, TV,
+Cressie–Read α < 1) the representation needs T − λ ∈ dom φ* on the whole support of Q, which
+contains the joint pairs. The normalising λ of :func:`estimators.bounds.optimal_shift` only
+sees the off-diagonal entries, so here λ is additionally kept ≥ max_i S_ii − hi (the diagonal
+must be in the domain too). Without this a critic that scores joint pairs far above every
+negative would make, e.g., a TV estimate exceed 1. In training the constraint is applied
+with its gradient (it binds through max S_ii), in evaluation exactly.
+
+Confidence interval (batch means)
+---------------------------------
+``ci_`` is a batch-means (non-overlapping sub-sample) interval: the test pairs are split into
+m ≤ 10 disjoint blocks of equal size b, the bound is computed on each b×b block, and
+CI = Î ± t_{m−1, (1+level)/2} · sd(block values)/√m. For a √n-consistent statistic the full
+estimate has variance ≈ Var(block)/m, so this is the usual batch-means interval, centred on the
+full-sample estimate. Chosen over the bootstrap because (i) resampling the pairs with
+replacement puts copies of a joint pair among the "negatives" (i ≠ j in the resample but the
+same original pair), which biases every off-diagonal average upwards, and (ii) each bootstrap
+replicate needs the O(n²) bound again; the blocks respect the pair structure and cost one pass
+over S. The interval covers the *sampling* variability of the test split for the trained
+critic; it does not include the critic's optimisation error (rerun with other seeds for that)
+nor the O(1/n) bias above. With few test rows (m = 2 blocks) it is wide by construction.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from dro_theory.divergences import Divergence
+from dro_theory.errors import InputError
+from estimators.bounds import (
+    as_divergence,
+    constrain_to_domain,
+    dv,
+    infonce,
+    nwj,
+    optimal_shift,
+    phi_plain,
+)
+from estimators.critics import CRITIC_NAMES, make_critic
+from estimators.device import resolve_device
+
+__all__ = ["BOUND_NAMES", "MIN_ROWS", "FitHistory", "PhiMI", "PhiMIResult"]
+
+#: the accepted ``bound`` names; the last three are KL-only
+BOUND_NAMES: tuple[str, ...] = ("tight", "plain", "infonce", "nwj", "dv")
+_KL_ONLY = ("infonce", "nwj", "dv")
+#: fewest rows :meth:`PhiMI.fit` accepts (as :func:`estimators.io.load_pairs`)
+MIN_ROWS = 100
+_MAX_AUTO_STEPS = 3000
+_MIN_AUTO_STEPS = 600
+_FITTED = (
+    "estimate_",
+    "ci_",
+    "history_",
+    "critic_",
+    "n_train_",
+    "n_val_",
+    "n_test_",
+    "seconds_",
+    "result_",
+    "steps_",
+    "batch_size_",
+    "test_rows_",
+)
+
+
+@dataclass(frozen=True)
+class FitHistory:
+    """Training curve of a :class:`PhiMI` fit, one entry per validation check.
+
+    Attributes
+    ----------
+    step : numpy.ndarray of int
+        Optimiser steps done at each check.
+    train : numpy.ndarray
+        Mean of the training-batch bound over the steps since the previous check (float32
+        batches of ``batch_size_`` pairs; optimistic: these are the pairs the critic fits).
+    val : numpy.ndarray
+        The bound on the whole validation split (float64), the early-stopping criterion.
+    best_step : int
+        Step whose critic was kept (highest ``val``).
+    stopped_early : bool
+        Whether training ended by patience before the step budget.
+    """
+
+    step: NDArray[np.int64]
+    train: NDArray[np.float64]
+    val: NDArray[np.float64]
+    best_step: int
+    stopped_early: bool
+
+
+@dataclass(frozen=True)
+class PhiMIResult:
+    """Everything ``cldro mi`` reports about one fit (JSON-ready via :meth:`as_dict`)."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    ci_method: str
+    divergence: str
+    bound: str
+    critic: str
+    n_train: int
+    n_val: int
+    n_test: int
+    steps: int
+    best_step: int
+    seconds: float
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
+        return dict(self.__dict__)
+
+
+# ------------------------------------------------------------------------------------------
+# checks
+def _check_int(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InputError(f"{name}: expected an int >= {low}, found {value!r}")
+    return int(value)
+
+
+def _check_fraction(value: Any, name: str, low: float, high: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected a number in ({low}, {high}), found {value!r}") from exc
+    if not low < v < high:
+        raise InputError(f"{name}: expected a number in ({low}, {high}), found {value!r}")
+    return v
+
+
+def _check_bound(bound: Any, div: Divergence) -> str:
+    key = bound.strip().lower() if isinstance(bound, str) else bound
+    if key not in BOUND_NAMES:
+        raise InputError(f"bound: expected one of {', '.join(BOUND_NAMES)}, found {bound!r}")
+    if key in _KL_ONLY and div.name != "kl":
+        raise InputError(
+            f"bound: bound={key!r} estimates KL MI only; for {div} use bound='tight' or 'plain'"
+        )
+    return str(key)
+
+
+def _as_matrix(a: ArrayLike, name: str) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected an array of numbers, found {type(a).__name__}") from exc
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise InputError(f"{name}: expected a 1-D or 2-D array, found shape {arr.shape}")
+    return arr
+
+
+def _check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """float64 (n, d) arrays; same checks (and messages) as :func:`estimators.io.load_pairs`."""
+    from estimators.io import _validate
+
+    xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")
+    x_names = [f"x[{i}]" for i in range(xa.shape[1])]
+    y_names = [f"y[{i}]" for i in range(ya.shape[1])]
+    _validate(xa, ya, x_names, y_names, "the arrays given to fit", MIN_ROWS)
+    return xa, ya
+
+
+# ------------------------------------------------------------------------------------------
+# bounds on a score matrix
+def _tight(scores: torch.Tensor, div: Divergence) -> torch.Tensor:
+    """Tight bound with λ ≥ max_i S_ii − hi when dom φ* = (−∞, hi) is bounded (see module doc).
+
+    For unbounded domains this is exactly :func:`estimators.bounds.phi_tight`. Otherwise the
+    objective λ + E_Q φ*(S − λ) is convex in λ, so its minimum over λ ≥ c is at
+    max(λ*, c); the gradient flows through c = max S_ii − hi when that constraint binds.
+    """
+    k = scores.shape[0]
+    diag = torch.diagonal(scores)
+    off = scores[~torch.eye(k, dtype=torch.bool, device=scores.device)]
+    lam = optimal_shift(off, div)
+    _, hi, closed = div.conjugate_domain
+    if math.isfinite(hi):
+        # open domains: keep the largest joint score a hair inside
+        margin = 0.0 if closed else 1e-6 * max(1.0, abs(hi))
+        lam = torch.maximum(lam, diag.max() - hi + margin)
+    return diag.mean() - (lam + div.conjugate(off - lam).mean())
+
+
+def _bound_value(scores: torch.Tensor, bound: str, div: Divergence) -> torch.Tensor:
+    """The bound named ``bound`` on a (K, K) score matrix of *raw* critic outputs."""
+    if bound == "tight":
+        return _tight(scores, div)
+    if bound == "plain":
+        return phi_plain(constrain_to_domain(scores, div), div)
+    if bound == "infonce":
+        return infonce(scores)
+    if bound == "nwj":
+        return nwj(scores)
+    return dv(scores)
+
+
+# ------------------------------------------------------------------------------------------
+class PhiMI:
+    r"""Estimate I_φ(X;Y) = D_φ(P_XY‖P_X⊗P_Y) with a trained critic and a held-out bound.
+
+    scikit-learn style: ``__init__`` only stores the parameters, :meth:`fit` returns ``self``
+    and sets the attributes ending in ``_``. See the module docstring for the estimator, its
+    bias and the confidence interval.
+
+    Parameters
+    ----------
+    divergence : str or Divergence
+        ``kl`` (Shannon MI), ``reverse_kl``, ``chi2``, ``hellinger``, ``tv``, ``js`` or
+        ``cressie_read:ALPHA``.
+    bound : str
+        ``tight`` (the CL-DRO form, Wu et al. Thm 3.6; default), ``plain`` (NWJ/f-GAN with the
+        critic squashed into dom φ*), or the KL-only ``infonce``, ``nwj``, ``dv``.
+    critic : str
+        ``separable`` (g(x)ᵀh(y), default) or ``concat`` (an MLP on [x, y]; K² forward passes).
+    hidden, layers, embed : int
+        Critic width, number of hidden layers, embedding size (separable only).
+    batch_size : int
+        Pairs per training batch K (clipped to the training split).
+    steps : int, optional
+        Maximum optimiser steps; None chooses 100 epochs of the training split, clipped to
+        [600, 3000].
+    lr : float
+        Adam learning rate.
+    test_fraction : float
+        Share of the rows held out for the reported estimate.
+    val_fraction : float
+        Share of the remaining rows used for early stopping.
+    patience : int
+        Stop after this many validation checks without improvement.
+    eval_every : int
+        Optimiser steps between validation checks.
+    eval_block : int
+        Largest held-out score matrix (side) evaluated at once; larger test splits average the
+        bound over disjoint blocks of this size (its O(1/block) bias then applies).
+    ci_level : float
+        Confidence level of ``ci_``.
+    seed : int
+        Seeds the split, the critic's initialisation and the batch order (nothing global).
+    device : str
+        ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
+    progress : bool
+        Show a tqdm bar on stderr.
+    dtype : str
+        Training dtype, ``float32`` (default) or ``float64``; evaluation is always float64.
+
+    Attributes
+    ----------
+    estimate_ : float
+        Held-out bound (nats).
+    ci_ : tuple of float
+        (low, high) batch-means interval at ``ci_level``.
+    history_ : FitHistory
+    critic_ : torch.nn.Module
+        The kept (best validation) critic, float64, on the CPU, in eval mode. It expects
+        standardised inputs: use :meth:`score` for raw data.
+    n_train_, n_val_, n_test_ : int
+    steps_ : int
+        Optimiser steps done.
+    batch_size_ : int
+        The batch size actually used.
+    test_rows_ : numpy.ndarray of int
+        Row indices (into the data given to :meth:`fit`) of the held-out test pairs.
+    seconds_ : float
+        Wall time of :meth:`fit`.
+    result_ : PhiMIResult
+    """
+
+    def __init__(
+        self,
+        divergence: str | Divergence = "kl",
+        bound: str = "tight",
+        critic: str = "separable",
+        hidden: int = 256,
+        layers: int = 2,
+        embed: int = 32,
+        batch_size: int = 256,
+        steps: int | None = None,
+        lr: float = 5e-4,
+        test_fraction: float = 0.3,
+        val_fraction: float = 0.2,
+        patience: int = 10,
+        eval_every: int = 20,
+        eval_block: int = 4096,
+        ci_level: float = 0.95,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = False,
+        dtype: str = "float32",
+    ) -> None:
+        self.divergence = divergence
+        self.bound = bound
+        self.critic = critic
+        self.hidden = hidden
+        self.layers = layers
+        self.embed = embed
+        self.batch_size = batch_size
+        self.steps = steps
+        self.lr = lr
+        self.test_fraction = test_fraction
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.eval_every = eval_every
+        self.eval_block = eval_block
+        self.ci_level = ci_level
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        self.dtype = dtype
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when normal lookup fails, i.e. a fitted attribute before fit()
+        if name in _FITTED:
+            raise AttributeError(f"PhiMI is not fitted yet: call fit(x, y) before reading {name}")
+        raise AttributeError(f"'PhiMI' object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"PhiMI(divergence={self.divergence!r}, bound={self.bound!r}, "
+            f"critic={self.critic!r}, seed={self.seed!r})"
+        )
+
+    # --------------------------------------------------------------------------------------
+    def _validated(self) -> dict[str, Any]:
+        div = as_divergence(self.divergence)
+        bound = _check_bound(self.bound, div)
+        critic = self.critic.strip().lower() if isinstance(self.critic, str) else self.critic
+        if critic not in CRITIC_NAMES:
+            raise InputError(
+                f"critic: expected one of {', '.join(CRITIC_NAMES)}, found {self.critic!r}"
+            )
+        if self.dtype not in ("float32", "float64"):
+            raise InputError(f"dtype: expected 'float32' or 'float64', found {self.dtype!r}")
+        try:
+            lr = float(self.lr)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"lr: expected a positive number, found {self.lr!r}") from exc
+        if not math.isfinite(lr) or lr <= 0:
+            raise InputError(f"lr: expected a positive number, found {self.lr!r}")
+        return {
+            "div": div,
+            "bound": bound,
+            "critic": critic,
+            "hidden": _check_int(self.hidden, "hidden", 1),
+            "layers": _check_int(self.layers, "layers", 1 if critic == "concat" else 0),
+            "embed": _check_int(self.embed, "embed", 1),
+            "batch_size": _check_int(self.batch_size, "batch_size", 2),
+            "steps": None if self.steps is None else _check_int(self.steps, "steps", 1),
+            "lr": lr,
+            "test_fraction": _check_fraction(self.test_fraction, "test_fraction", 0.0, 1.0),
+            "val_fraction": _check_fraction(self.val_fraction, "val_fraction", 0.0, 1.0),
+            "patience": _check_int(self.patience, "patience", 1),
+            "eval_every": _check_int(self.eval_every, "eval_every", 1),
+            "eval_block": _check_int(self.eval_block, "eval_block", 20),
+            "ci_level": _check_fraction(self.ci_level, "ci_level", 0.0, 1.0),
+            "seed": _check_int(self.seed, "seed", 0),
+            "device": resolve_device(self.device),
+            "dtype": torch.float32 if self.dtype == "float32" else torch.float64,
+            "progress": bool(self.progress),
+        }
+
+    @staticmethod
+    def _split_sizes(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int, int]:
+        n_test = round(test_fraction * n)
+        n_val = round(val_fraction * (n - n_test))
+        n_train = n - n_test - n_val
+        for name, size, need in (("test", n_test, 20), ("val", n_val, 10), ("train", n_train, 20)):
+            if size < need:
+                raise InputError(
+                    f"{name}_fraction: expected a split leaving >= {need} {name} rows of the "
+                    f"{n} given, found {size}"
+                )
+        return n_train, n_val, n_test
+
+    # --------------------------------------------------------------------------------------
+    def fit(self, x: ArrayLike, y: ArrayLike) -> PhiMI:
+        """Train the critic on a split of (x, y) and estimate I_φ on the held-out rows.
+
+        Parameters
+        ----------
+        x : array_like, shape (n,) or (n, d_x)
+        y : array_like, shape (n,) or (n, d_y)
+            Paired samples; row i of x goes with row i of y. n ≥ 100.
+
+        Returns
+        -------
+        PhiMI
+            ``self``, with the fitted attributes set.
+
+        Raises
+        ------
+        InputError
+            Bad parameters (unknown names, KL-only bound with another φ, sizes), NaN/inf,
+            mismatched rows, fewer than 100 rows, constant columns.
+        """
+        start = time.perf_counter()
+        p = self._validated()
+        xa, ya = _check_pairs(x, y)
+        n = xa.shape[0]
+        n_train, n_val, n_test = self._split_sizes(n, p["test_fraction"], p["val_fraction"])
+
+        rng = np.random.default_rng(p["seed"])
+        perm = rng.permutation(n)
+        idx_test = perm[:n_test]
+        idx_val = perm[n_test : n_test + n_val]
+        idx_train = perm[n_test + n_val :]
+
+        # standardise with the training split's statistics (a column constant on the training
+        # rows only is centred and left unscaled)
+        mx, my = xa[idx_train].mean(axis=0), ya[idx_train].mean(axis=0)
+        sx, sy = xa[idx_train].std(axis=0), ya[idx_train].std(axis=0)
+        sx[sx == 0] = 1.0
+        sy[sy == 0] = 1.0
+        self._x_stats = (mx, sx)
+        self._y_stats = (my, sy)
+        xs, ys = (xa - mx) / sx, (ya - my) / sy
+
+        dev, dtype = p["device"], p["dtype"]
+        gen = torch.Generator()
+        gen.manual_seed(p["seed"])
+        critic = make_critic(
+            p["critic"],
+            xa.shape[1],
+            ya.shape[1],
+            hidden=p["hidden"],
+            layers=p["layers"],
+            embed=p["embed"],
+            generator=gen,
+            dtype=dtype,
+        ).to(dev)
+
+        x_tr = torch.as_tensor(xs[idx_train], dtype=dtype, device=dev)
+        y_tr = torch.as_tensor(ys[idx_train], dtype=dtype, device=dev)
+        batch = min(p["batch_size"], n_train)
+        steps_max = p["steps"]
+        if steps_max is None:
+            epochs_100 = 100 * max(1, n_train // batch)
+            steps_max = int(min(_MAX_AUTO_STEPS, max(_MIN_AUTO_STEPS, epochs_100)))
+        history, best_state, steps_done = self._train(
+            critic, x_tr, y_tr, xs[idx_val], ys[idx_val], batch, steps_max, gen, p
+        )
+        critic.load_state_dict(best_state)
+        critic = critic.to("cpu", torch.float64).eval()
+
+        estimate, ci, n_blocks = self._held_out(critic, xs[idx_test], ys[idx_test], p)
+
+        self.critic_ = critic
+        self.test_rows_ = np.sort(idx_test)
+        self.history_ = history
+        self.estimate_ = estimate
+        self.ci_ = ci
+        self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
+        self.steps_ = steps_done
+        self.batch_size_ = batch
+        self.seconds_ = time.perf_counter() - start
+        self.result_ = PhiMIResult(
+            estimate=estimate,
+            ci_low=ci[0],
+            ci_high=ci[1],
+            ci_level=p["ci_level"],
+            ci_method=f"batch means over {n_blocks} disjoint test blocks",
+            divergence=str(p["div"]),
+            bound=p["bound"],
+            critic=p["critic"],
+            n_train=n_train,
+            n_val=n_val,
+            n_test=n_test,
+            steps=steps_done,
+            best_step=history.best_step,
+            seconds=self.seconds_,
+            seed=p["seed"],
+        )
+        return self
+
+    # --------------------------------------------------------------------------------------
+    def _train(
+        self,
+        critic: torch.nn.Module,
+        x_tr: torch.Tensor,
+        y_tr: torch.Tensor,
+        x_val: NDArray[np.float64],
+        y_val: NDArray[np.float64],
+        batch: int,
+        steps_max: int,
+        gen: torch.Generator,
+        p: dict[str, Any],
+    ) -> tuple[FitHistory, dict[str, torch.Tensor], int]:
+        from tqdm.auto import tqdm
+
+        div, bound = p["div"], p["bound"]
+        opt = torch.optim.Adam(critic.parameters(), lr=p["lr"])
+        n_train = x_tr.shape[0]
+        per_epoch = n_train // batch
+        order = torch.randperm(n_train, generator=gen)
+        pos = 0
+        steps_log: list[int] = []
+        train_log: list[float] = []
+        val_log: list[float] = []
+        running: list[float] = []
+        best_val, best_step = -math.inf, 0
+        best_state = copy.deepcopy(critic.state_dict())
+        since_best = 0
+        stopped = False
+        step = 0
+        bar = tqdm(
+            total=steps_max,
+            desc=f"I_{div} ({bound})",
+            unit="step",
+            disable=not p["progress"],
+            leave=False,
+        )
+        try:
+            for step in range(1, steps_max + 1):
+                if pos >= per_epoch:
+                    order = torch.randperm(n_train, generator=gen)
+                    pos = 0
+                idx = order[pos * batch : (pos + 1) * batch].to(x_tr.device)
+                pos += 1
+                critic.train()
+                value = _bound_value(critic(x_tr[idx], y_tr[idx]), bound, div)
+                opt.zero_grad(set_to_none=True)
+                (-value).backward()
+                opt.step()
+                running.append(float(value.detach()))
+                bar.update(1)
+                if step % p["eval_every"] == 0 or step == steps_max:
+                    val = self._evaluate_matrix(critic, x_val, y_val, p)
+                    steps_log.append(step)
+                    train_log.append(float(np.mean(running)))
+                    val_log.append(val)
+                    running = []
+                    if val > best_val:
+                        best_val, best_step, since_best = val, step, 0
+                        best_state = copy.deepcopy(critic.state_dict())
+                    else:
+                        since_best += 1
+                    bar.set_postfix(val=f"{val:.4g}", best=f"{best_val:.4g}")
+                    if since_best >= p["patience"]:
+                        stopped = step < steps_max
+                        break
+        finally:
+            bar.close()
+        history = FitHistory(
+            step=np.asarray(steps_log, dtype=np.int64),
+            train=np.asarray(train_log, dtype=np.float64),
+            val=np.asarray(val_log, dtype=np.float64),
+            best_step=best_step,
+            stopped_early=stopped,
+        )
+        return history, best_state, step
+
+    @staticmethod
+    def _scores(
+        critic: torch.nn.Module, x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> torch.Tensor:
+        """Full float64 score matrix S_ij = T(x_i, y_j) on the CPU, computed in row chunks."""
+        param = next(critic.parameters())
+        was_training = critic.training
+        critic.eval()
+        ev = copy.deepcopy(critic).to(param.device, torch.float64)
+        xt = torch.as_tensor(x, dtype=torch.float64, device=param.device)
+        yt = torch.as_tensor(y, dtype=torch.float64, device=param.device)
+        n = xt.shape[0]
+        # concat critics hold rows × n × hidden activations: keep that under ~2^24
+        width = getattr(getattr(ev, "first", None), "out_features", None)
+        rows = n if width is None else max(1, (1 << 24) // max(1, n * int(width)))
+        with torch.no_grad():
+            parts = [ev(xt[i : i + rows], yt).cpu() for i in range(0, n, rows)]
+        critic.train(was_training)
+        return torch.cat(parts, dim=0)
+
+    def _evaluate_matrix(
+        self,
+        critic: torch.nn.Module,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        p: dict[str, Any],
+    ) -> float:
+        """The bound on the held-out rows (blocks of ``eval_block`` rows averaged), float64."""
+        n = x.shape[0]
+        n_blocks = max(1, math.ceil(n / p["eval_block"]))
+        values = []
+        for rows in np.array_split(np.arange(n), n_blocks):
+            s = self._scores(critic, x[rows], y[rows])
+            with torch.no_grad():
+                values.append(float(_bound_value(s, p["bound"], p["div"])))
+        return float(np.mean(values))
+
+    def _held_out(
+        self,
+        critic: torch.nn.Module,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        p: dict[str, Any],
+    ) -> tuple[float, tuple[float, float], int]:
+        """(estimate, batch-means CI, number of CI blocks) on the test split."""
+        n = x.shape[0]
+        n_eval = max(1, math.ceil(n / p["eval_block"]))
+        m = min(10, max(2, n // 50))
+        estimates, block_values = [], []
+        for rows in np.array_split(np.arange(n), n_eval):
+            s = self._scores(critic, x[rows], y[rows])
+            with torch.no_grad():
+                estimates.append(float(_bound_value(s, p["bound"], p["div"])))
+        # batch means: m disjoint blocks of equal size b (a few rows may be left out)
+        b = n // m
+        s_all = None if n_eval > 1 else s
+        for k in range(m):
+            rows = np.arange(k * b, (k + 1) * b)
+            sub = (
+                self._scores(critic, x[rows], y[rows])
+                if s_all is None
+                else s_all[np.ix_(rows, rows)]
+            )
+            with torch.no_grad():
+                block_values.append(float(_bound_value(sub, p["bound"], p["div"])))
+        estimate = float(np.mean(estimates))
+        se = float(np.std(block_values, ddof=1)) / math.sqrt(m)
+        half = float(stats.t.ppf(0.5 + p["ci_level"] / 2.0, df=m - 1)) * se
+        return estimate, (estimate - half, estimate + half), m
+
+    # --------------------------------------------------------------------------------------
+    def score(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
+        """Score matrix T(x_i, y_j) of the fitted critic on raw (unstandardised) data.
+
+        Returns
+        -------
+        numpy.ndarray, shape (len(x), len(y))
+        """
+        critic = self.critic_
+        xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")
+        (mx, sx), (my, sy) = self._x_stats, self._y_stats
+        for a, mean, name in ((xa, mx, "x"), (ya, my, "y")):
+            if a.shape[1] != mean.shape[0]:
+                raise InputError(
+                    f"{name}: expected {mean.shape[0]} columns as in fit, found {a.shape[1]}"
+                )
+        s = self._scores(critic, (xa - mx) / sx, (ya - my) / sy)
+        return np.asarray(s.numpy(), dtype=np.float64)

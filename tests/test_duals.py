@@ -1,0 +1,367 @@
+"""Dual worst-case solvers (dro_theory.duals) vs closed forms and an independent scipy solve.
+
+Exact identities are checked to 1e-10 (float64, O(1) scores). The scipy reference minimises the
+two-variable dual c + αη + α E φ*((f − c)/α) with Nelder–Mead (xatol 1e-12, fatol 1e-15) from a
+generic start; its own accuracy is ~1e-9, hence the 1e-8 tolerance there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.optimize import linprog, minimize, minimize_scalar
+from scipy.special import logsumexp, softmax
+
+from dro_theory import penalized_worst_case, worst_case_dual
+from dro_theory.divergences import Divergence, divergence_from_spec, get_divergence
+from dro_theory.duals import _chi2_constrained, _prepare
+from dro_theory.errors import InputError
+
+SPECS = [
+    "kl",
+    "reverse_kl",
+    "chi2",
+    "hellinger",
+    "tv",
+    "js",
+    "cressie_read:0.3",
+    "cressie_read:0.5",
+    "cressie_read:1.5",
+    "cressie_read:3",
+]
+
+
+def _div(spec: str) -> Divergence:
+    return divergence_from_spec(spec)
+
+
+@pytest.fixture(scope="module")
+def skewed() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    f = rng.gamma(2.0, size=60)
+    q0 = rng.dirichlet(np.full(60, 3.0))
+    return f, q0
+
+
+# --------------------------------------------------------------------------------------------
+# closed forms
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("eta", [1e-8, 1e-4, 0.01, 0.3, 2.0, 3.5])
+def test_kl_is_the_softmax_tilt_at_the_multiplier(
+    skewed: tuple[np.ndarray, np.ndarray], eta: float
+) -> None:
+    f, q0 = skewed
+    res = worst_case_dual(f, "kl", eta, q0)
+    assert res.status == "optimal"
+    tau = res.multiplier
+    q = softmax(f / tau + np.log(q0))
+    np.testing.assert_allclose(res.q, q, rtol=1e-10, atol=1e-15)
+    assert res.value == pytest.approx(float(q @ f), abs=1e-10)
+    # the radius of the tilt is η (Theorem 3.2's implied radius)
+    log_z = logsumexp(f / tau, b=q0)
+    radius = float(q @ f) / tau - log_z
+    assert radius == pytest.approx(eta, rel=1e-9)
+    # dual value: α log E e^{f/α} + αη; normalizer c* = α(log E e^{f/α} − 1)
+    assert tau * log_z + tau * eta == pytest.approx(res.value, abs=1e-10)
+    assert res.normalizer == pytest.approx(tau * (log_z - 1.0), abs=1e-10)
+
+
+@pytest.mark.parametrize("eta", [1e-6, 1e-3, 0.01])
+def test_chi2_is_mean_plus_root_eta_sd_while_q_nonnegative(eta: float) -> None:
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=500)
+    mu, var = f.mean(), f.var()
+    assert np.sqrt(eta) * (mu - f.min()) <= np.sqrt(var)  # q ≥ 0 does not bind here
+    res = worst_case_dual(f, "chi2", eta)
+    assert res.value == pytest.approx(mu + np.sqrt(eta * var), abs=1e-10)
+    np.testing.assert_allclose(res.q, (1 + np.sqrt(eta / var) * (f - mu)) / 500, atol=1e-15)
+    assert res.multiplier == pytest.approx(np.sqrt(var) / (2 * np.sqrt(eta)), rel=1e-10)
+    assert res.normalizer == pytest.approx(mu, abs=1e-10)
+
+
+@pytest.mark.parametrize("eta", [0.2, 1.0, 10.0, 100.0])
+def test_chi2_binding_support_iteration_equals_exact_sort(eta: float) -> None:
+    rng = np.random.default_rng(2)
+    f = np.vstack([rng.normal(size=300), rng.gamma(0.5, size=300), rng.standard_t(3, size=300)])
+    batch = _prepare(f, None)
+    rows = batch.rows(np.arange(3))
+    fast = _chi2_constrained(rows, np.full(3, eta))
+    exact = _chi2_constrained(rows, np.full(3, eta), sort=True)
+    np.testing.assert_allclose(fast.ratio, exact.ratio, rtol=1e-12, atol=1e-14)
+    res = worst_case_dual(f, "chi2", eta)
+    chi2 = get_divergence("chi2").divergence(res.q, np.full(300, 1 / 300))
+    np.testing.assert_allclose(chi2, eta, rtol=1e-10)
+    assert np.all(res.q >= 0) and np.any(res.q == 0)
+
+
+def test_tv_matches_a_linear_program(skewed: tuple[np.ndarray, np.ndarray]) -> None:
+    f, q0 = skewed
+    n = f.size
+    for eps in (0.05, 0.3, 0.7):
+        res = worst_case_dual(f, "tv", eps, q0)
+        # variables (q, t): max f·q, Σq = 1, |q − q0| ≤ t, Σ t ≤ 2ε, q ≥ 0
+        eye = np.eye(n)
+        a_ub = np.block([[eye, -eye], [-eye, -eye], [np.zeros((1, n)), np.ones((1, n))]])
+        b_ub = np.concatenate([q0, -q0, [2 * eps]])
+        a_eq = np.concatenate([np.ones(n), np.zeros(n)])[None, :]
+        lp = linprog(
+            np.concatenate([-f, np.zeros(n)]),
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=a_eq,
+            b_eq=[1.0],
+            bounds=[(0, None)] * (2 * n),
+            method="highs",
+        )
+        assert lp.status == 0
+        assert res.value == pytest.approx(-lp.fun, abs=1e-9)
+        # dual formula V = max f + α*ε + E max(f − max f, −α*)
+        m = f.max()
+        dual = m + res.multiplier * eps + q0 @ np.maximum(f - m, -res.multiplier)
+        assert dual == pytest.approx(res.value, abs=1e-12)
+    for tau in (0.2, 1.0, 3.0):
+        pen = penalized_worst_case(f, "tv", tau, q0)
+        # max f·q − (τ/2) Σ t  over the same polytope without the radius row
+        lp = linprog(
+            np.concatenate([-f, np.full(n, tau / 2)]),
+            A_ub=a_ub[:-1],
+            b_ub=b_ub[:-1],
+            A_eq=a_eq,
+            b_eq=[1.0],
+            bounds=[(0, None)] * (2 * n),
+            method="highs",
+        )
+        assert pen.value == pytest.approx(-lp.fun, abs=1e-9)
+        assert pen.value == pytest.approx(q0 @ np.maximum(f, f.max() - tau), abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# an independent solve of the 2-variable dual for every divergence
+# --------------------------------------------------------------------------------------------
+def _scipy_dual(div: Divergence, f: np.ndarray, q0: np.ndarray, eta: float) -> float:
+    sd = float(np.sqrt(q0 @ (f - q0 @ f) ** 2))
+    hi = div.conjugate_domain[1]
+
+    def objective(z: np.ndarray) -> float:
+        alpha, c = np.exp(z[0]), z[1]
+        val = c + alpha * eta + alpha * float(q0 @ div.conjugate((f - c) / alpha))
+        return val if np.isfinite(val) else 1e10
+
+    a0 = sd / np.sqrt(2 * eta * div.curvature)
+    c0 = f.max() + (a0 if np.isfinite(hi) and hi <= 0 else 0.0) + 0.1 * sd
+    opts = {"xatol": 1e-12, "fatol": 1e-15, "maxiter": 40_000, "maxfev": 40_000}
+    best = minimize(objective, [np.log(a0), c0], method="Nelder-Mead", options=opts)
+    best = minimize(objective, best.x, method="Nelder-Mead", options=opts)  # restart
+    return float(best.fun)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s != "tv"])
+@pytest.mark.parametrize("eta", [0.02, 0.4])
+def test_fast_dual_matches_scipy_two_variable_dual(
+    skewed: tuple[np.ndarray, np.ndarray], spec: str, eta: float
+) -> None:
+    f, q0 = skewed
+    div = _div(spec)
+    res = worst_case_dual(f, div, eta, q0)
+    assert res.status == "optimal"
+    assert res.value == pytest.approx(_scipy_dual(div, f, q0, eta), rel=1e-8)
+    # (α*, c*) attains the dual value, and q* = q0 (φ*)'((f − c*)/α*)
+    s = (f - res.normalizer) / res.multiplier
+    dual = res.normalizer + res.multiplier * (eta + float(q0 @ div.conjugate(s)))
+    assert dual == pytest.approx(res.value, abs=1e-9)
+    np.testing.assert_allclose(res.q, q0 * div.conjugate_derivative(s), rtol=1e-7, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# structural properties
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", SPECS)
+def test_feasible_active_between_mean_and_max_and_monotone(
+    skewed: tuple[np.ndarray, np.ndarray], spec: str
+) -> None:
+    f, q0 = skewed
+    div = _div(spec)
+    values = []
+    for eta in (1e-4, 0.01, 0.1, 0.5):
+        res = worst_case_dual(f, div, eta, q0)
+        assert res.q.sum() == pytest.approx(1.0, abs=1e-14)
+        assert np.all(res.q >= 0)
+        if res.status == "optimal":
+            assert float(div.divergence(res.q, q0)) == pytest.approx(eta, rel=1e-9)
+        assert q0 @ f - 1e-12 <= res.value <= f.max() + 1e-12
+        values.append(res.value)
+    assert np.all(np.diff(values) > 0)
+    zero = worst_case_dual(f, div, 0.0, q0)
+    assert zero.value == pytest.approx(q0 @ f, abs=1e-14)
+    np.testing.assert_allclose(zero.q, q0, rtol=1e-15)
+
+
+scores = arrays(np.float64, st.integers(3, 25), elements=st.floats(-5, 5, width=32)).filter(
+    lambda a: np.ptp(a) > 1e-3
+)
+
+
+@pytest.mark.parametrize("spec", ["kl", "chi2", "hellinger", "reverse_kl", "cressie_read:1.5"])
+@settings(max_examples=12)
+@given(f=scores, shift=st.floats(-100, 100), scale=st.floats(0.01, 100), eta=st.floats(1e-3, 1))
+def test_translation_and_scale_equivariance(
+    spec: str, f: np.ndarray, shift: float, scale: float, eta: float
+) -> None:
+    base = worst_case_dual(f, spec, eta)
+    moved = worst_case_dual(scale * f + shift, spec, eta)
+    spread = float(np.ptp(f))
+    assert moved.value == pytest.approx(
+        scale * base.value + shift, abs=1e-10 * scale * spread + 1e-12 * abs(shift)
+    )
+    np.testing.assert_allclose(moved.q, base.q, rtol=1e-8, atol=1e-12)
+    if base.status == "optimal":
+        assert moved.multiplier == pytest.approx(scale * base.multiplier, rel=1e-8)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_batch_equals_loop_of_singles(spec: str) -> None:
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(5, 40)) * rng.uniform(0.1, 3, size=(5, 1))
+    f[2] = 1.5  # a constant row
+    f[3, :4] = f[3].max() + 1.0  # ties at the maximum
+    w = rng.dirichlet(np.ones(40), size=5)
+    w[4, :10] = 0.0
+    w[4] /= w[4].sum()
+    for eta in (0.05, 3.0):
+        batch = worst_case_dual(f, spec, eta, w)
+        for b in range(5):
+            one = worst_case_dual(f[b], spec, eta, w[b])
+            assert batch.value[b] == pytest.approx(one.value, abs=1e-12)
+            np.testing.assert_allclose(batch.q[b], one.q, atol=1e-14)
+            assert batch.diagnostics["row_status"][b] == one.status
+        np.testing.assert_array_equal(batch.q[4, :10], 0.0)
+
+
+def test_zero_weight_atoms_are_ignored() -> None:
+    f = np.array([0.3, 9.0, -1.0, 2.0, 0.5])
+    w = np.array([0.25, 0.0, 0.25, 0.25, 0.25])
+    keep = w > 0
+    for spec in SPECS:
+        full = worst_case_dual(f, spec, 0.1, w)
+        sub = worst_case_dual(f[keep], spec, 0.1, w[keep])
+        assert full.value == pytest.approx(sub.value, abs=1e-12)
+        assert full.q[1] == 0.0
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s != "reverse_kl"])
+def test_point_mass_with_ties(spec: str) -> None:
+    f = np.array([1.0, 3.0, 0.5, 3.0, 2.0])
+    w = np.array([0.1, 0.2, 0.3, 0.1, 0.3])
+    div = _div(spec)
+    p_max = 0.3
+    radius = float(div.point_mass_radius(p_max))
+    res = worst_case_dual(f, div, radius * (1 + 1e-12) + 1e-15, w)
+    assert res.status == "point_mass"
+    assert res.value == 3.0
+    assert res.multiplier == 0.0
+    np.testing.assert_allclose(res.q, [0, 2 / 3, 0, 1 / 3, 0], atol=1e-15)
+    below = worst_case_dual(f, div, 0.9 * radius, w)
+    assert below.status == "optimal" and below.value < 3.0
+
+
+def test_reverse_kl_never_reaches_the_point_mass() -> None:
+    f = np.array([0.0, 1.0, 2.0])
+    res = worst_case_dual(f, "reverse_kl", 5.0)
+    assert res.status == "optimal" and res.value < 2.0 and np.all(res.q > 0)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_constant_scores(spec: str) -> None:
+    res = worst_case_dual(np.full(7, 0.1), spec, 0.2)
+    assert res.value == 0.1 and res.status == "closed_form"
+    np.testing.assert_allclose(res.q, np.full(7, 1 / 7))
+
+
+# --------------------------------------------------------------------------------------------
+# penalised form
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tau", [1e-3, 0.05, 1.0, 30.0])
+def test_penalized_kl_is_log_sum_exp(tau: float) -> None:
+    rng = np.random.default_rng(4)
+    f = rng.uniform(-50, 50, size=(3, 200))
+    w = rng.dirichlet(np.ones(200))
+    res = penalized_worst_case(f, "kl", tau, w)
+    exact = tau * logsumexp(f / tau, b=w, axis=1)
+    np.testing.assert_allclose(res.value, exact, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(res.q, softmax(f / tau + np.log(w), axis=1), atol=1e-14)
+    np.testing.assert_allclose(res.normalizer, exact - tau, atol=1e-12)
+    assert np.all(np.isfinite(res.q))
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s != "tv"])
+@pytest.mark.parametrize("tau", [0.2, 3.0])
+def test_penalized_matches_scipy_over_c(
+    skewed: tuple[np.ndarray, np.ndarray], spec: str, tau: float
+) -> None:
+    f, q0 = skewed
+    div = _div(spec)
+    res = penalized_worst_case(f, div, tau, q0)
+    hi = div.conjugate_domain[1]
+    lo_c = f.max() - tau * hi if np.isfinite(hi) else f.min() - 50 * tau - 50
+
+    def objective(c: float) -> float:
+        return c + tau * float(q0 @ div.conjugate((f - c) / tau))
+
+    ref = minimize_scalar(
+        objective,
+        bounds=(lo_c + 1e-13, f.max() + 50 * tau + 50),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
+    assert res.value == pytest.approx(ref.fun, abs=1e-8)
+    # primal value E_q f − α D_φ(q‖q0) equals the dual value at c*
+    primal = float(res.q @ f) - tau * float(div.divergence(res.q, q0))
+    assert primal == pytest.approx(res.value, abs=1e-10)
+    assert objective(res.normalizer) == pytest.approx(res.value, abs=1e-9)
+
+
+def test_penalized_chi2_is_mean_plus_variance_over_4tau() -> None:
+    f = np.random.default_rng(5).normal(size=100)
+    tau = 5.0  # 2τ ≥ max(μ − f): q ≥ 0 does not bind
+    res = penalized_worst_case(f, "chi2", tau)
+    assert res.value == pytest.approx(f.mean() + f.var() / (4 * tau), abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+def test_error_paths() -> None:
+    f = np.array([0.1, 0.5, 0.2])
+    with pytest.raises(InputError, match=r"scores: expected finite values, found 1 NaN/inf"):
+        worst_case_dual([0.1, np.nan, 0.2], "kl", 0.1)
+    with pytest.raises(InputError, match=r"scores: expected finite values"):
+        worst_case_dual([0.1, np.inf, 0.2], "kl", 0.1)
+    with pytest.raises(InputError, match=r"scores: expected a 1-D or 2-D array"):
+        worst_case_dual(np.zeros((2, 2, 2)), "kl", 0.1)
+    with pytest.raises(InputError, match=r"scores: expected at least 1 entries"):
+        worst_case_dual([], "kl", 0.1)
+    with pytest.raises(InputError, match=r"radius: expected a finite non-negative number"):
+        worst_case_dual(f, "kl", -0.1)
+    with pytest.raises(InputError, match=r"radius: expected a non-negative number"):
+        worst_case_dual(f, "kl", "big")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"weights: expected non-negative weights"):
+        worst_case_dual(f, "kl", 0.1, [0.5, 0.6, -0.1])
+    with pytest.raises(InputError, match=r"weights: expected weights summing to 1"):
+        worst_case_dual(f, "kl", 0.1, [0.5, 0.6, 0.1])
+    with pytest.raises(InputError, match=r"weights: expected shape \(3,\)"):
+        worst_case_dual(f, "kl", 0.1, [0.5, 0.5])
+    with pytest.raises(InputError, match=r"weights: expected every row to sum to 1"):
+        worst_case_dual(np.ones((2, 3)), "kl", 0.1, [[0.5, 0.5, 0.0], [0.5, 0.6, 0.0]])
+    with pytest.raises(InputError, match=r"weights: expected shape \(3,\) or \(2, 3\)"):
+        worst_case_dual(np.ones((2, 3)), "kl", 0.1, np.full((3, 3), 1 / 3))
+    with pytest.raises(InputError, match=r"did you mean 'hellinger'"):
+        worst_case_dual(f, "helinger", 0.1)
+    with pytest.raises(InputError, match=r"alpha: expected a finite number > 0 and != 1"):
+        worst_case_dual(f, "cressie_read:1", 0.1)
+    with pytest.raises(InputError, match=r"temperature: expected a finite number > 0"):
+        penalized_worst_case(f, "kl", 0.0)
+    with pytest.raises(InputError, match=r"scores: expected finite values"):
+        penalized_worst_case([np.nan, 1.0], "kl", 1.0)

@@ -1,0 +1,118 @@
+"""Temperature ↔ radius (Corollary 3.4): exact curve, inverse, and the √(Var/2η) law."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dro_theory import (
+    lagrange_curve,
+    radius_for_temperature,
+    temperature_for_radius,
+    worst_case_dual,
+)
+from dro_theory.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def gamma_scores() -> np.ndarray:
+    return np.random.default_rng(0).gamma(2.0, size=2000)
+
+
+def test_radius_decreases_in_temperature(gamma_scores: np.ndarray) -> None:
+    taus = np.geomspace(1e-2, 1e3, 40)
+    eta = radius_for_temperature(gamma_scores, taus)
+    assert isinstance(eta, np.ndarray) and eta.shape == (40,)
+    assert np.all(np.diff(eta) < 0) and np.all(eta > 0)
+    assert eta[0] < np.log(gamma_scores.size)  # below the point-mass radius
+
+
+def test_inverse_round_trip(gamma_scores: np.ndarray) -> None:
+    w = np.random.default_rng(1).dirichlet(np.ones(gamma_scores.size))
+    taus = np.geomspace(1e-2, 1e4, 25)
+    eta = radius_for_temperature(gamma_scores, taus, w)
+    back = temperature_for_radius(gamma_scores, eta, w)
+    np.testing.assert_allclose(back, taus, rtol=1e-10)
+
+
+def test_temperature_is_the_kl_multiplier() -> None:
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(6, 300)) * rng.uniform(0.1, 5, size=(6, 1))
+    for eta in (1e-3, 0.1, 2.0):
+        dual = worst_case_dual(f, "kl", eta)
+        tau = temperature_for_radius(f, eta)
+        np.testing.assert_allclose(tau, dual.multiplier, rtol=1e-13)
+        # and the radius implied by that τ is η (the multiplier the solver returns is τ)
+        np.testing.assert_allclose(radius_for_temperature(f, tau), eta, rtol=1e-10)
+
+
+def test_broadcasting_shapes() -> None:
+    f = np.random.default_rng(3).normal(size=(4, 50))
+    assert radius_for_temperature(f, 0.5).shape == (4,)
+    assert radius_for_temperature(f, np.array([[0.5], [1.0], [2.0]])).shape == (3, 4)
+    assert isinstance(radius_for_temperature(f[0], 0.5), float)
+    assert temperature_for_radius(f, np.full(4, 0.1)).shape == (4,)
+    curve = lagrange_curve(f, [1e-3, 1e-2, 0.1])
+    assert curve.temperature.shape == (4, 3) and curve.variance.shape == (4,)
+    with pytest.raises(InputError, match=r"scores/parameter: expected shapes that broadcast"):
+        radius_for_temperature(f, np.ones(3))
+
+
+def test_law_relative_error_shrinks_like_root_eta(gamma_scores: np.ndarray) -> None:
+    r"""τ = √(Var/2η)·(1 + γ√(2η)/3 + O(η)) [dro-duals.md §1d], so law/τ − 1 = −c√η + O(η),
+    c = γ√2/3. Writing rel = −c√η(1 + ε(η)) with ε = O(√η), the log–log slope is
+    0.5 + O(max ε): the tolerance is max|ε| over the range, measured from the O(η) term."""
+    f = gamma_scores
+    radii = np.geomspace(1e-6, 1e-4, 5)
+    curve = lagrange_curve(f, radii)
+    var = f.var()
+    gamma = np.mean((f - f.mean()) ** 3) / var**1.5
+    c = gamma * np.sqrt(2.0) / 3.0
+    np.testing.assert_allclose(curve.temperature_law, np.sqrt(var / (2 * radii)), rtol=1e-14)
+    rel = curve.relative_error
+    assert np.all(rel < 0)  # positive skew: the law underestimates τ
+    eps = -rel / (c * np.sqrt(radii)) - 1.0
+    # ε is the next order, O(√η): it shrinks by √100 = 10 over the range (±30 %)
+    assert 7.0 <= abs(eps[-1] / eps[0]) <= 13.0
+    slope = np.polyfit(np.log(radii), np.log(-rel), 1)[0]
+    assert abs(slope - 0.5) <= np.max(np.abs(eps))
+    # the value law E f + √(2η Var) errs by O(η) (γση/3 for KL)
+    gap = curve.value - curve.value_law
+    np.testing.assert_allclose(gap / radii, gamma * np.sqrt(var) / 3, rtol=3 * np.max(np.abs(eps)))
+
+
+def test_extreme_temperatures_and_scores_stay_finite() -> None:
+    rng = np.random.default_rng(4)
+    f = np.stack([rng.permutation(np.linspace(-50.0, 50.0, 64)) for _ in range(3)])
+    f[2, np.argsort(f[2])[-2]] = 50.0  # two tied maximisers in the last row
+    eta = radius_for_temperature(f, 1e-3)
+    assert np.all(np.isfinite(eta))
+    # gaps of 100/63 at τ = 1e-3: the tilt is the point mass on the maximisers, η = −log p_max
+    np.testing.assert_allclose(eta, np.log([64, 64, 32]), rtol=1e-12)
+    assert np.all(np.isfinite(radius_for_temperature(f, 1e6)))
+    tau = temperature_for_radius(f, [0.5, 2.0, 3.5])
+    assert np.all(np.isfinite(tau)) and np.all(tau >= 0)
+    assert tau[2] == 0.0  # 3.5 > log 32: the ball holds the point mass
+    np.testing.assert_allclose(radius_for_temperature(f[:2], tau[:2]), [0.5, 2.0], rtol=1e-9)
+
+
+def test_constant_scores_give_zero_radius() -> None:
+    assert radius_for_temperature(np.full(5, 2.0), 0.1) == 0.0
+
+
+def test_errors() -> None:
+    f = np.array([0.1, 0.4, 0.3])
+    with pytest.raises(InputError, match=r"temperature: expected values > 0, found -1"):
+        radius_for_temperature(f, -1.0)
+    with pytest.raises(InputError, match=r"temperature: expected values > 0, found 0"):
+        radius_for_temperature(f, [1.0, 0.0])
+    with pytest.raises(InputError, match=r"temperature: expected finite values"):
+        radius_for_temperature(f, np.nan)
+    with pytest.raises(InputError, match=r"radius: expected values non-negative"):
+        temperature_for_radius(f, -0.1)
+    with pytest.raises(InputError, match=r"radii: expected a 1-D array"):
+        lagrange_curve(f, [[0.1]])
+    with pytest.raises(InputError, match=r"radii: expected values > 0"):
+        lagrange_curve(f, [0.0, 0.1])
+    with pytest.raises(InputError, match=r"scores: expected finite values"):
+        radius_for_temperature([np.inf, 1.0], 1.0)

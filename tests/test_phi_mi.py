@@ -1,0 +1,338 @@
+"""PhiMI: the estimator contract (fast) and its statistical accuracy (``-m slow``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from dro_theory.errors import InputError
+from estimators.bounds import as_divergence, dv, phi_plain, phi_tight
+from estimators.phi_mi import FitHistory, PhiMI, PhiMIResult, _tight
+from estimators.synthetic import correlated_gaussians, gaussian_phi_mi, transform
+
+#: a tiny critic and budget: each fit is well under a second on one core
+TINY: dict[str, Any] = {
+    "hidden": 16,
+    "layers": 1,
+    "embed": 8,
+    "batch_size": 32,
+    "steps": 30,
+    "eval_every": 10,
+}
+
+
+def _data(n: int = 300, d: int = 2, rho: float = 0.6, seed: int = 0) -> tuple[Any, Any]:
+    s = correlated_gaussians(n, [rho] * d, seed=seed)
+    return s.x, s.y
+
+
+# ------------------------------------------------------------------------------------------
+# contract
+def test_fit_returns_self_and_sets_attributes() -> None:
+    x, y = _data()
+    est = PhiMI(**TINY)
+    assert est.fit(x, y) is est
+    assert math.isfinite(est.estimate_)
+    low, high = est.ci_
+    assert low <= est.estimate_ <= high and low < high
+    assert isinstance(est.history_, FitHistory)
+    assert isinstance(est.critic_, torch.nn.Module)
+    assert isinstance(est.result_, PhiMIResult)
+    assert est.result_.estimate == est.estimate_
+    assert (est.result_.ci_low, est.result_.ci_high) == est.ci_
+    assert est.seconds_ > 0
+    assert 1 <= est.steps_ <= TINY["steps"]
+    h = est.history_
+    assert h.step.shape == h.train.shape == h.val.shape
+    assert h.best_step in set(h.step.tolist())
+    assert h.val.max() == h.val[list(h.step).index(h.best_step)]
+
+
+def test_attributes_before_fit_raise_clear_error() -> None:
+    est = PhiMI()
+    for name in ("estimate_", "ci_", "history_", "critic_", "n_test_", "seconds_"):
+        with pytest.raises(AttributeError, match=f"not fitted yet.*{name}"):
+            getattr(est, name)
+    assert not hasattr(est, "estimate_")
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        est.nonsense  # noqa: B018
+
+
+def test_init_only_stores() -> None:
+    # sklearn contract: nothing is validated (or computed) before fit
+    est = PhiMI(divergence="nonsense", bound="bogus", steps=-3)
+    assert (est.divergence, est.bound, est.steps) == ("nonsense", "bogus", -3)
+
+
+def test_deterministic_with_seed() -> None:
+    x, y = _data()
+    a = PhiMI(seed=3, **TINY).fit(x, y)
+    b = PhiMI(seed=3, **TINY).fit(x, y)
+    c = PhiMI(seed=4, **TINY).fit(x, y)
+    assert a.estimate_ == b.estimate_ and a.ci_ == b.ci_
+    np.testing.assert_array_equal(a.history_.val, b.history_.val)
+    np.testing.assert_array_equal(a.test_rows_, b.test_rows_)
+    assert a.estimate_ != c.estimate_
+
+
+def test_split_sizes() -> None:
+    x, y = _data(n=300)
+    est = PhiMI(test_fraction=0.3, val_fraction=0.2, **TINY).fit(x, y)
+    assert est.n_test_ == 90
+    assert est.n_val_ == 42  # 0.2 of the 210 non-test rows
+    assert est.n_train_ == 168
+    assert est.test_rows_.shape == (90,) and len(set(est.test_rows_.tolist())) == 90
+    big = PhiMI(batch_size=10_000, **{k: v for k, v in TINY.items() if k != "batch_size"})
+    assert big.fit(x, y).batch_size_ == 168  # clipped to the training split
+
+
+def test_estimate_is_the_bound_on_the_held_out_rows() -> None:
+    # KL + tight is Donsker–Varadhan; recompute it in float64 from the kept critic on exactly
+    # the held-out rows: the estimate never touches the training pairs.
+    x, y = _data(n=300)
+    est = PhiMI(divergence="kl", bound="tight", **TINY).fit(x, y)
+    rows = est.test_rows_
+    s = torch.from_numpy(est.score(x[rows], y[rows]))
+    assert s.dtype == torch.float64 and s.shape == (90, 90)
+    assert est.estimate_ == pytest.approx(float(dv(s)), abs=1e-10)
+    # the plain χ² bound likewise (its critic is unconstrained: dom φ* = ℝ)
+    est2 = PhiMI(divergence="chi2", bound="plain", **TINY).fit(x, y)
+    s2 = torch.from_numpy(est2.score(x[rows], y[rows]))
+    assert est2.estimate_ == pytest.approx(float(phi_plain(s2, "chi2")), abs=1e-10)
+
+
+def test_score_rejects_wrong_columns() -> None:
+    x, y = _data()
+    est = PhiMI(**TINY).fit(x, y)
+    with pytest.raises(InputError, match="x: expected 2 columns as in fit, found 3"):
+        est.score(np.zeros((5, 3)), y[:5])
+
+
+@pytest.mark.parametrize(
+    ("divergence", "bound"),
+    [
+        ("kl", "tight"),
+        ("kl", "plain"),
+        ("kl", "infonce"),
+        ("kl", "nwj"),
+        ("kl", "dv"),
+        ("reverse_kl", "tight"),
+        ("chi2", "tight"),
+        ("hellinger", "tight"),
+        ("hellinger", "plain"),
+        ("tv", "tight"),
+        ("js", "plain"),
+        ("cressie_read:0.5", "tight"),
+        ("cressie_read:1.5", "tight"),
+    ],
+)
+def test_every_divergence_and_bound_gives_a_finite_estimate(divergence: str, bound: str) -> None:
+    x, y = _data()
+    est = PhiMI(divergence=divergence, bound=bound, **TINY).fit(x, y)
+    assert math.isfinite(est.estimate_)
+    assert all(math.isfinite(v) for v in est.ci_)
+
+
+@pytest.mark.parametrize(
+    ("divergence", "upper"),
+    [("tv", 1.0), ("hellinger", 2.0), ("js", math.log(2)), ("reverse_kl", math.inf)],
+)
+def test_tight_bound_keeps_joint_pairs_in_the_domain(divergence: str, upper: float) -> None:
+    # Joint scores far above every negative: the normalising λ* of the off-diagonal entries
+    # alone leaves S_ii − λ* outside dom φ* = (−∞, hi), and the unconstrained tight value
+    # exceeds the range of the divergence (TV ≤ 1, H² ≤ 2, JS ≤ log 2). With λ ≥ max S_ii − hi
+    # and φ* ≥ inf φ* (= −½, −1, −½log2), the value is ≤ hi − inf φ* = the upper end.
+    gen = torch.Generator().manual_seed(0)
+    s = torch.randn(50, 50, generator=gen, dtype=torch.float64)
+    s = s + 10.0 * torch.eye(50, dtype=torch.float64)
+    constrained = float(_tight(s, as_divergence(divergence)))
+    unconstrained = float(phi_tight(s, divergence))
+    assert constrained < unconstrained
+    assert constrained <= upper + 1e-12
+    if math.isfinite(upper):
+        assert unconstrained > upper
+
+
+@pytest.mark.parametrize("divergence", ["kl", "chi2", "cressie_read:1.5"])
+def test_tight_bound_is_phi_tight_for_unbounded_domains(divergence: str) -> None:
+    gen = torch.Generator().manual_seed(1)
+    s = torch.randn(40, 40, generator=gen, dtype=torch.float64) + 3 * torch.eye(40)
+    assert float(_tight(s, as_divergence(divergence))) == pytest.approx(
+        float(phi_tight(s, divergence)), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize(("divergence", "upper"), [("tv", 1.0), ("js", math.log(2))])
+def test_trained_bounded_estimates_stay_in_range(divergence: str, upper: float) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 3))
+    y = x + 1e-3 * rng.standard_normal((400, 3))
+    est = PhiMI(divergence=divergence, bound="tight", **{**TINY, "steps": 60}).fit(x, y)
+    assert 0.0 < est.estimate_ <= upper + 1e-9
+
+
+def test_float64_training_and_concat_critic() -> None:
+    x, y = _data(n=200)
+    est = PhiMI(critic="concat", dtype="float64", **TINY).fit(x, y)
+    assert math.isfinite(est.estimate_)
+    assert next(est.critic_.parameters()).dtype == torch.float64
+
+
+def test_one_dimensional_inputs() -> None:
+    x, y = _data(n=200, d=1)
+    a = PhiMI(**TINY).fit(x[:, 0], y[:, 0])
+    b = PhiMI(**TINY).fit(x, y)
+    assert a.estimate_ == b.estimate_
+
+
+def test_progress_off_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = _data(n=200)
+    PhiMI(**TINY).fit(x, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    PhiMI(progress=True, **TINY).fit(x, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "step" in captured.err
+
+
+# ------------------------------------------------------------------------------------------
+# error paths
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (
+            {"bound": "infonce", "divergence": "chi2"},
+            r"bound='infonce' estimates KL MI only; "
+            r"for chi2 use bound='tight' or 'plain'",
+        ),
+        ({"bound": "nwj", "divergence": "hellinger"}, "bound='nwj' estimates KL MI only"),
+        ({"bound": "dv", "divergence": "tv"}, "bound='dv' estimates KL MI only"),
+        ({"bound": "smile"}, "bound: expected one of tight, plain, infonce, nwj, dv"),
+        ({"critic": "bilinear"}, "critic: expected one of separable, concat"),
+        ({"divergence": "kll"}, "divergence: expected one of"),
+        ({"divergence": "cr:abc"}, "divergence: expected NAME:ALPHA"),
+        ({"steps": 0}, "steps: expected an int >= 1"),
+        ({"batch_size": 1}, "batch_size: expected an int >= 2"),
+        ({"lr": -1.0}, "lr: expected a positive number"),
+        ({"test_fraction": 1.5}, r"test_fraction: expected a number in \(0.0, 1.0\)"),
+        ({"val_fraction": 0.0}, "val_fraction: expected a number in"),
+        ({"ci_level": 1.0}, "ci_level: expected a number in"),
+        ({"dtype": "float16"}, "dtype: expected 'float32' or 'float64'"),
+        ({"seed": -1}, "seed: expected an int >= 0"),
+        ({"device": "tpu"}, "device: expected auto, cpu or cuda"),
+        ({"test_fraction": 0.05}, "test_fraction: expected a split leaving >= 20 test rows"),
+    ],
+)
+def test_bad_parameters(params: dict[str, Any], match: str) -> None:
+    x, y = _data(n=200)
+    with pytest.raises(InputError, match=match):
+        PhiMI(**{**TINY, **params}).fit(x, y)
+
+
+def test_bad_data() -> None:
+    x, y = _data(n=200)
+    with pytest.raises(InputError, match=r"expected at least 100 rows.*found 99"):
+        PhiMI(**TINY).fit(x[:99], y[:99])
+    with pytest.raises(InputError, match=r"y: expected as many rows as x \(200\).*found 150"):
+        PhiMI(**TINY).fit(x, y[:150])
+    bad = x.copy()
+    bad[5, 0] = np.nan
+    with pytest.raises(InputError, match=r"x: expected finite values.*found 1 NaN/inf"):
+        PhiMI(**TINY).fit(bad, y)
+    bad_y = y.copy()
+    bad_y[0, 1] = np.inf
+    with pytest.raises(InputError, match="y: expected finite values"):
+        PhiMI(**TINY).fit(x, bad_y)
+    const = y.copy()
+    const[:, 1] = 3.0
+    with pytest.raises(InputError, match=r"y: expected non-constant columns.*'y\[1\]'"):
+        PhiMI(**TINY).fit(x, const)
+    with pytest.raises(InputError, match="x: expected a 1-D or 2-D array"):
+        PhiMI(**TINY).fit(np.zeros((200, 2, 2)), y)
+    with pytest.raises(InputError, match="x: expected an array of numbers"):
+        PhiMI(**TINY).fit([["a", "b"]] * 200, y)
+
+
+# ------------------------------------------------------------------------------------------
+# statistical accuracy (opt-in: pytest -m slow)
+#
+# Every slow test uses n = 5000 samples (1500 held out), the default estimator, seed 0, and a
+# tolerance made of two stated parts:
+#   * the 95% batch-means half-width of the estimate (sampling error of the held-out split);
+#   * a critic allowance of 10% of the true value (plus 0.02 nats): the variational bound is a
+#     *lower* bound whose gap is the critic's approximation/optimisation error, which the
+#     default budget (≤ 3000 steps, early stopping) is required to keep within that share.
+#     The O(1/n) upward Jensen bias of the log-mean forms is ≤ (e^{2I} − 1)/(2·1500) ≤ 0.003
+#     nats for every case below (I_KL ≤ 1), inside the 0.02.
+N_SLOW = 5000
+
+
+def _gaussian(d: int, i_kl: float, seed: int = 0, n: int = N_SLOW) -> tuple[Any, Any, list[float]]:
+    rho = math.sqrt(-math.expm1(-2.0 * i_kl / d))
+    s = correlated_gaussians(n, [rho] * d, seed=seed)
+    return s.x, s.y, [rho] * d
+
+
+def _tolerance(est: PhiMI, truth: float) -> float:
+    half = 0.5 * (est.ci_[1] - est.ci_[0])
+    return half + 0.10 * abs(truth) + 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("d", [1, 5, 20])
+@pytest.mark.parametrize(
+    ("divergence", "i_kl"), [("kl", 1.0), ("chi2", 0.5), ("hellinger", 1.0), ("tv", 1.0)]
+)
+def test_recovers_gaussian_phi_mi(divergence: str, i_kl: float, d: int) -> None:
+    x, y, rhos = _gaussian(d, i_kl)
+    truth = gaussian_phi_mi(rhos, divergence).value
+    est = PhiMI(divergence=divergence, seed=0).fit(x, y)
+    assert abs(est.estimate_ - truth) <= _tolerance(est, truth), (est.estimate_, est.ci_, truth)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("divergence", ["kl", "hellinger"])
+def test_independent_is_zero(divergence: str) -> None:
+    # I_φ = 0: the held-out bound of any critic is ≤ 0 in expectation (up to the O(1/n) Jensen
+    # term), so the estimate must lie below its CI half-width; and early stopping keeps the
+    # best-validation critic, whose held-out value cannot be far below 0 (allowance 0.02).
+    x, y, _ = _gaussian(5, 0.0)
+    est = PhiMI(divergence=divergence, seed=0).fit(x, y)
+    half = 0.5 * (est.ci_[1] - est.ci_[0])
+    assert -half - 0.02 <= est.estimate_ <= half, (est.estimate_, est.ci_)
+
+
+@pytest.mark.slow
+def test_invariant_to_monotone_maps() -> None:
+    # I_φ is invariant to per-variable bijections. Same rows, same split, same seed: the two
+    # estimates differ by the critic's fit on the warped data only, tolerance = the two CI
+    # half-widths + 10% of the true value (the critic allowance above).
+    x, y, rhos = _gaussian(5, 1.0)
+    truth = gaussian_phi_mi(rhos, "kl").value
+    a = PhiMI(seed=0).fit(x, y)
+    warped = transform(x, y, "half_cube")
+    b = PhiMI(seed=0).fit(warped.x, warped.y)
+    tol = 0.5 * (a.ci_[1] - a.ci_[0]) + 0.5 * (b.ci_[1] - b.ci_[0]) + 0.10 * truth
+    assert abs(a.estimate_ - b.estimate_) <= tol, (a.estimate_, b.estimate_, tol)
+    assert abs(b.estimate_ - truth) <= _tolerance(b, truth)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("divergence", ["kl", "hellinger"])
+def test_noise_on_y_lowers_the_estimate(divergence: str) -> None:
+    # Data processing: Y' = Y + ε (σ = 1) has canonical correlations ρ/√2, so I_φ drops from
+    # 1.0 to 0.30 nats (KL) — far more than the two tolerances together; both estimates must
+    # also match their own truths.
+    x, y, rhos = _gaussian(5, 1.0)
+    noisy = y + np.random.default_rng(1).standard_normal(y.shape)
+    clean_truth = gaussian_phi_mi(rhos, divergence).value
+    noisy_truth = gaussian_phi_mi([r / math.sqrt(2) for r in rhos], divergence).value
+    a = PhiMI(divergence=divergence, seed=0).fit(x, y)
+    b = PhiMI(divergence=divergence, seed=0).fit(x, noisy)
+    assert b.estimate_ < a.estimate_
+    assert abs(a.estimate_ - clean_truth) <= _tolerance(a, clean_truth)
+    assert abs(b.estimate_ - noisy_truth) <= _tolerance(b, noisy_truth)
