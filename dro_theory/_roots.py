@@ -52,6 +52,7 @@ def find_increasing_root(
     ftol: float = 1e-14,
     xtol: float = 4e-16,
     stol: float = 1e-14,
+    finish: float = 0.0,
     maxiter: int = 200,
     max_step: float = 4.0,
 ) -> RootResult:
@@ -69,6 +70,11 @@ def find_increasing_root(
         Stop a row when |r| ≤ ftol, when its bracket is narrower than xtol·max(1, |x|), or when
         |r| ≤ 1e-9 and the next Newton / secant correction is below stol·max(1, |x|) (the
         residual has reached its rounding floor).
+    finish : float
+        With derivatives: once |r| ≤ finish, take that last Newton step and stop without
+        evaluating r there (for quadratically convergent equations with finish ~ 1e-7 the
+        result is at the rounding floor; ``residual`` then holds the pre-step value and the
+        caller should re-check it).
     maxiter : int
         Cap on the shared iterations.
     max_step : float
@@ -126,6 +132,9 @@ def find_increasing_root(
         tiny = np.abs(cand - xa) <= stol * np.maximum(1.0, np.abs(xa))
         done |= tiny & (np.abs(r) <= 1e-9) & np.isfinite(cand)
         ok = np.isfinite(cand) & (cand > la) & (cand < ha)
+        # quadratic convergence: a Newton step from |r| ≤ finish lands at ~r² — take it and stop
+        # (the caller re-evaluates the residual at the returned point)
+        last = ~done & ok & (np.abs(r) <= finish) if dr is not None else np.zeros_like(done)
         # a row whose |r| did not halve since the last step bisects instead
         slow = bracketed & (np.abs(r) > 0.5 * prev_abs[active])
         ok &= ~slow
@@ -136,7 +145,7 @@ def find_increasing_root(
         expand[active] = np.where(bracketed, ex, 2.0 * ex)
         prev_abs[active] = np.where(np.isfinite(r), np.abs(r), np.inf)
         lo[active], hi[active], r_lo[active], r_hi[active], side[active] = la, ha, rla, rha, sa
-        converged[active] = done
+        converged[active] = done | last
         x[active] = np.where(done, xa, new_x)
-        active = active[~done]
+        active = active[~(done | last)]
     return RootResult(x=x, residual=residual, iterations=iterations, converged=converged)

@@ -442,6 +442,8 @@ def worst_case_sweep(
     Parameters are those of :func:`worst_case`; ``radii`` is a 1-D sequence of radii ≥ 0.
     Radius 0 and radii at or beyond the point-mass radius are answered without a solver.
     """
+    import cvxpy  # noqa: F401  (imported here so that ``seconds`` excludes the first import)
+
     inst = _prepare(scores, divergence, weights)
     forced = _check_solver(solver)
     r = np.asarray(radii, dtype=object if not isinstance(radii, np.ndarray) else None)

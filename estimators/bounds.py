@@ -230,8 +230,9 @@ def optimal_shift(
       non-decreasing there and constant on [max v − ½, min v + ½] when that is non-empty, so
       λ* = max v − ½ (max over entries with positive weight). The first-order condition holds
       only as a subgradient condition.
-    * All others: safeguarded Newton (bisection whenever the Newton step leaves the bracket or
-      shrinks too slowly) on F(λ) = E_w (φ*)'(v − λ) − 1, which is decreasing. Since
+    * All others: safeguarded Newton (bisection whenever the Newton step leaves the bracket
+      or the previous step did not halve |F|) on F(λ) = E_w (φ*)'(v − λ) − 1, which is
+      decreasing. Since
       (φ*)'(φ'(t)) = t, the bracket [max(max v − φ'(1/w_m), min v − φ'(1)), max v − φ'(1)]
       (w_m the weight of the largest entry) has F ≥ 0 at its left end and F ≤ 0 at its right
       end, and lies inside dom φ* = (−∞, hi) (λ > max v − hi). F' comes from autograd on the
@@ -269,7 +270,7 @@ def optimal_shift(
     if values.numel() == 0:
         raise InputError(f"values: expected at least one entry, found shape {tuple(values.shape)}")
     if dim is not None:
-        if not isinstance(dim, int) or not -values.ndim <= dim < max(values.ndim, 1):
+        if not isinstance(dim, int) or not -values.ndim <= dim < values.ndim:
             raise InputError(f"dim: expected an axis of a {values.ndim}-D tensor, found {dim!r}")
         if values.shape[dim] == 0:
             raise InputError(f"values: expected a non-empty axis {dim}, found size 0")

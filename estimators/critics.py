@@ -22,7 +22,7 @@ from torch import nn
 
 from dro_theory.errors import InputError
 
-__all__ = ["ConcatCritic", "SeparableCritic", "make_critic"]
+__all__ = ["CRITIC_NAMES", "ConcatCritic", "SeparableCritic", "make_critic"]
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,

@@ -240,6 +240,21 @@ def test_batch_equals_loop_of_singles(spec: str) -> None:
         np.testing.assert_array_equal(batch.q[4, :10], 0.0)
 
 
+@pytest.mark.parametrize("spec", ["kl", "chi2", "hellinger"])
+def test_large_batch_solved_in_cache_blocks_equals_singles(spec: str) -> None:
+    rng = np.random.default_rng(6)
+    f = rng.normal(size=(80, 4096))  # 80·4096 entries > one block: several blocks
+    f[5] = 0.25  # constant row
+    f[70, :3800] = 9.0  # p_max ≈ 0.93: the ball of radius 0.1 holds the point mass (KL, χ², H²)
+    res = worst_case_dual(f, spec, 0.1)
+    status = res.diagnostics["row_status"]
+    assert status[5] == "closed_form" and status[70] == "point_mass"
+    for b in (0, 5, 63, 64, 70, 79):
+        one = worst_case_dual(f[b], spec, 0.1)
+        assert res.value[b] == pytest.approx(one.value, abs=1e-13)
+        np.testing.assert_allclose(res.q[b], one.q, atol=1e-16)
+
+
 def test_zero_weight_atoms_are_ignored() -> None:
     f = np.array([0.3, 9.0, -1.0, 2.0, 0.5])
     w = np.array([0.25, 0.0, 0.25, 0.25, 0.25])

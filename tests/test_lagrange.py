@@ -29,10 +29,16 @@ def test_radius_decreases_in_temperature(gamma_scores: np.ndarray) -> None:
 
 def test_inverse_round_trip(gamma_scores: np.ndarray) -> None:
     w = np.random.default_rng(1).dirichlet(np.ones(gamma_scores.size))
-    taus = np.geomspace(1e-2, 1e4, 25)
+    taus = np.geomspace(0.1, 1e4, 25)
     eta = radius_for_temperature(gamma_scores, taus, w)
     back = temperature_for_radius(gamma_scores, eta, w)
     np.testing.assert_allclose(back, taus, rtol=1e-10)
+    # for τ ≪ the gap between the top scores η(τ) saturates at −log p_max (dη/dτ ~ e^{−gap/τ}),
+    # so τ is not recoverable to 1e-10 there; the forward residual η(τ(η)) = η still is
+    cold = np.geomspace(1e-2, 0.1, 5)
+    eta = radius_for_temperature(gamma_scores, cold, w)
+    again = radius_for_temperature(gamma_scores, temperature_for_radius(gamma_scores, eta, w), w)
+    np.testing.assert_allclose(again, eta, rtol=1e-12)
 
 
 def test_temperature_is_the_kl_multiplier() -> None:
@@ -116,3 +122,16 @@ def test_errors() -> None:
         lagrange_curve(f, [0.0, 0.1])
     with pytest.raises(InputError, match=r"scores: expected finite values"):
         radius_for_temperature([np.inf, 1.0], 1.0)
+
+
+def test_tiny_radius_is_accurate_at_huge_temperature(gamma_scores: np.ndarray) -> None:
+    """η(τ) = κ2/(2τ²) + κ3/(3τ³) + κ4/(8τ⁴) + O(τ⁻⁵) (η = βm'(β) − m(β), m the cumulant
+    generating function). At τ = 1e7 the dropped terms are ~1e-21 relative; the shifted
+    log-sum-exp form would lose ~eps·max|f|·τ/σ ≈ 1e-9 to cancellation here."""
+    f = gamma_scores
+    c = f - f.mean()
+    k2, k3 = np.mean(c**2), np.mean(c**3)
+    k4 = np.mean(c**4) - 3 * k2**2
+    for tau in (1e5, 1e7):
+        series = k2 / (2 * tau**2) + k3 / (3 * tau**3) + k4 / (8 * tau**4)
+        assert radius_for_temperature(f, tau) == pytest.approx(series, rel=1e-12)

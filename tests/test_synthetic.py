@@ -224,6 +224,23 @@ def test_rqmc_is_seeded() -> None:
     assert abs(a.value - c.value) <= 4 * math.hypot(a.abs_error, c.abs_error)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("i_kl", "tv", "js"),
+    [(2.0, 0.694680, 0.3506), (4.0, 0.866472, 0.5277), (6.0, 0.942133, 0.6171)],
+)
+def test_staircase_tv_js_against_the_notes(i_kl: float, tv: float, js: float) -> None:
+    """d = 20 equal ρ (Poole staircase): RQMC vs the notes' Imhof TV and bounded-MC JS (§3.5).
+
+    Tolerance 4·√(SE² + ref²): the notes give TV to 1e-6 (Imhof) and JS with SE ≤ 2e-4.
+    """
+    rho = math.sqrt(-math.expm1(-2 * i_kl / 20))
+    got_tv = gaussian_phi_mi([rho] * 20, "tv", n_points=2**16)
+    got_js = gaussian_phi_mi([rho] * 20, "js", n_points=2**16)
+    assert abs(got_tv.value - tv) <= 4 * math.hypot(got_tv.abs_error, 1e-6)
+    assert abs(got_js.value - js) <= 4 * math.hypot(got_js.abs_error, 2e-4)
+
+
 # ------------------------------------------------------------------------------------------
 # samplers
 def test_correlated_gaussians_shapes_seed_and_correlations() -> None:

@@ -310,3 +310,11 @@ def test_input_errors(kwargs: dict, match: str) -> None:
 def test_sweep_input_errors(radii, match: str) -> None:
     with pytest.raises(InputError, match=match):
         worst_case_sweep([0.0, 1.0, 2.0], "kl", radii)
+
+
+def test_constant_scores_need_no_solver() -> None:
+    # every atom is a maximiser: the ball's worst case is q0 itself, at any radius
+    q0 = np.array([0.2, 0.3, 0.5])
+    res = worst_case(np.full(3, 1.5), "chi2", 0.3, weights=q0)
+    assert res.solver == "none" and res.value == 1.5
+    np.testing.assert_allclose(res.q, q0, rtol=1e-15)

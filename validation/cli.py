@@ -411,7 +411,10 @@ def validate_cmd(
             continue
         folder = out / name
         write_record(record, folder)
-        plot_record(record, folder / f"{name}.png")
+        try:
+            plot_record(record, folder / f"{name}.png")
+        except Exception as exc:  # a figure that cannot be drawn does not lose the record
+            typer.echo(f"warning: {name}: figure not drawn ({type(exc).__name__}: {exc})", err=True)
         results.append((name, record))
     bar.close()
     ok = _print_table(results)

@@ -46,6 +46,8 @@ def _figure(ncols: int, title: str) -> tuple[Figure, list[Any]]:
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
+    for ax in fig.axes:  # minor log ticks unlabelled (they crowd the axis)
+        ax.tick_params(which="minor", labelbottom=False, labelleft=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return path
@@ -153,36 +155,43 @@ def plot_mean_variance(record: Record, path: str | Path) -> Path:
 
 
 def plot_phi_mi(record: Record, path: str | Path) -> Path:
-    """φ-MI: closed form vs quadrature / Monte Carlo of the tight form (and trained estimates)."""
+    """φ-MI: closed form vs the tight form (quadrature, Monte Carlo) and trained estimates."""
     est = _series(record, "estimates")
-    names = list(record.config.get("divergences", []))
-    fig, (ax,) = _figure(1, _title(record))
+    names = [str(n) for n in record.config.get("divergences", [])]
+    fig, (ax1, ax2) = _figure(2, _title(record))
     x = np.arange(len(est["truth"]))
-    ax.scatter(x, est["truth"], marker="_", s=400, c="k", label="closed form", zorder=3)
-    if "quadrature" in est:
-        ax.scatter(x - 0.15, est["quadrature"], marker="x", label="tight form, quadrature")
+    ax1.scatter(x, est["truth"], marker="_", s=400, c="k", label="closed form", zorder=3)
+    ax1.scatter(x - 0.15, est["quadrature"], marker="x", label="tight form at T*, quadrature")
     if "monte_carlo" in est:
-        ax.errorbar(
-            x + 0.15,
-            est["monte_carlo"],
-            yerr=4 * est.get("se", 0 * x),
+        ok = np.isfinite(est["monte_carlo"])
+        ax1.errorbar(
+            x[ok] + 0.15,
+            est["monte_carlo"][ok],
+            yerr=4 * est["se"][ok],
             fmt="o",
             ms=4,
-            label="tight form, Monte Carlo (±4 SE)",
+            label="tight form at T*, Monte Carlo (±4 SE)",
         )
-    if "trained" in est:
-        ok = np.isfinite(est["trained"])
-        ax.errorbar(
-            x[ok] + 0.3,
-            est["trained"][ok],
-            yerr=est.get("ci_half", 0 * x)[ok],
+    ax1.set_xticks(x, names if len(names) == len(x) else [str(i) for i in x], fontsize=7)
+    ax1.set(ylabel="I_φ (nats)")
+    ax1.legend(fontsize=7)
+    if "trained" in record.series:
+        tr = _series(record, "trained")
+        tnames = [str(n) for n in record.config.get("trained", {}).get("divergences", [])]
+        xt = np.arange(len(tr["truth"]))
+        ax2.scatter(xt, tr["truth"], marker="_", s=400, c="k", label="closed form", zorder=3)
+        ax2.errorbar(
+            xt + 0.1,
+            tr["estimate"],
+            yerr=tr["ci_half"],
             fmt="s",
             ms=4,
-            label="trained PhiMI (CI)",
+            label="trained PhiMI, held out (CI)",
         )
-    ax.set_xticks(x, names[: len(x)] if len(names) >= len(x) else [str(i) for i in x])
-    ax.set(ylabel="I_φ (nats)")
-    ax.legend(fontsize=7)
+        ax2.set_xticks(xt, tnames if len(tnames) == len(xt) else [str(i) for i in xt])
+        ax2.set_xlim(-0.5, len(xt) - 0.5)
+        ax2.set(ylabel="I_φ (nats)", title="trained critic (tight bound)")
+        ax2.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -190,11 +199,10 @@ def plot_sampling_bias(record: Record, path: str | Path) -> Path:
     """Slack of the Theorem 3.3 bound over τ, and the biased–unbiased accuracy gap."""
     fig, (ax1, ax2) = _figure(2, _title(record))
     sl = _series(record, "bound_slack")
-    ax1.plot(sl["temperature"], sl["slack"], "-", label="τ·L_InfoNCE + τη − L_unbiased")
-    ax1.axhline(0.0, color="k", lw=0.6)
+    ax1.plot(sl["temperature"], _positive(sl["slack"]), "-", label="τ·L_InfoNCE + τη − L_unbiased")
     if "alpha_star" in record.metrics:
         ax1.axvline(record.metrics["alpha_star"], ls=":", label="α*(η)")
-    ax1.set(xscale="log", xlabel="τ", ylabel="slack (≥ 0)")
+    ax1.set(xscale="log", yscale="log", xlabel="τ", ylabel="slack (≥ 0)")
     ax1.legend(fontsize=7)
     if "training" in record.series:
         tr = _series(record, "training")

@@ -304,6 +304,16 @@ def _record_json(record: Record) -> dict[str, Any]:
     }
 
 
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
 def write_record(record: Record, directory: str | Path) -> Path:
     """Write ``record`` into ``directory`` (created); return the path of ``record.json``.
 
@@ -314,7 +324,7 @@ def write_record(record: Record, directory: str | Path) -> Path:
     directory = Path(directory)
     texts = {f"{name}.csv": _csv_text(name, table) for name, table in record.series.items()}
     payload = _record_json(record)
-    json.dumps(payload, allow_nan=True, default=str)  # fail early on odd config objects
+    json.dumps(payload, default=_json_default)  # fail early (before any file) on odd objects
     written: list[Path] = []
     try:
         for fname, text in texts.items():

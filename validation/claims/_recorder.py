@@ -18,7 +18,25 @@ from validation.records import (
     now_iso,
 )
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "merge_config"]
+
+
+def merge_config(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` updated by ``overrides`` (nested dicts merged one level deep); unknown keys fail.
+
+    Tests use it to shrink a claim (``run(quick=True, overrides={"n": 200})``).
+    """
+    out = dict(base)
+    for key, value in (overrides or {}).items():
+        if key not in out:
+            from dro_theory.errors import InputError
+
+            raise InputError(f"overrides: expected keys among {sorted(out)}, found {key!r}")
+        if isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 class Recorder:

@@ -36,7 +36,7 @@ from scipy.special import softmax
 
 from dro_theory.duals import penalized_worst_case
 from estimators.losses import adnce, adnce_weights
-from validation.claims._recorder import Recorder
+from validation.claims._recorder import Recorder, merge_config
 from validation.records import Record
 
 __all__ = ["CONFIGS", "NAME", "REFERENCE", "run"]
@@ -186,9 +186,9 @@ def _false_negative_part(rec: Recorder, cfg: dict[str, Any], rng: np.random.Gene
     )
 
 
-def run(*, quick: bool = False, seed: int = 0) -> Record:
+def run(*, quick: bool = False, seed: int = 0, overrides: dict[str, Any] | None = None) -> Record:
     """Run the ADNCE checks; see the module docstring."""
-    cfg = _config(quick)
+    cfg = merge_config(_config(quick), overrides)
     rec = Recorder(NAME, REFERENCE, cfg, seed)
     rng = np.random.default_rng(seed)
     _identity_part(rec, cfg, rng)

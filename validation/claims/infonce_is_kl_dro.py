@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from dro_theory.lagrange import radius_for_temperature
 from scipy.special import logsumexp, softmax
 
 from dro_theory.duals import penalized_worst_case
+from dro_theory.lagrange import radius_for_temperature
 from dro_theory.worst_case import worst_case
 from estimators.losses import infonce_population, phi_cl_dro
-from validation.claims._recorder import Recorder
+from validation.claims._recorder import Recorder, merge_config
 from validation.records import Record
 
 __all__ = ["NAME", "REFERENCE", "run"]
@@ -219,9 +219,9 @@ def _gradient_part(rec: Recorder, cfg: dict[str, Any], seed: int) -> None:
     )
 
 
-def run(*, quick: bool = False, seed: int = 0) -> Record:
+def run(*, quick: bool = False, seed: int = 0, overrides: dict[str, Any] | None = None) -> Record:
     """Run the checks of Theorem 3.2; see the module docstring."""
-    cfg = _config(quick)
+    cfg = merge_config(_config(quick), overrides)
     rec = Recorder(NAME, REFERENCE, cfg, seed)
     rng = np.random.default_rng(seed)
     _identity_part(rec, cfg, rng)

@@ -36,9 +36,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from dro_theory.lagrange import lagrange_curve, radius_for_temperature
 
-from validation.claims._recorder import Recorder
+from dro_theory.lagrange import lagrange_curve, radius_for_temperature
+from validation.claims._recorder import Recorder, merge_config
 from validation.claims.mean_variance import _kappas
 from validation.records import Record
 
@@ -58,9 +58,9 @@ def _config(quick: bool) -> dict[str, Any]:
     }
 
 
-def run(*, quick: bool = False, seed: int = 0) -> Record:
+def run(*, quick: bool = False, seed: int = 0, overrides: dict[str, Any] | None = None) -> Record:
     """Run the checks of Corollary 3.4; see the module docstring."""
-    cfg = _config(quick)
+    cfg = merge_config(_config(quick), overrides)
     rec = Recorder(NAME, REFERENCE, cfg, seed)
     rng = np.random.default_rng(seed)
     f = 2.0 * rng.beta(2.0, 5.0, size=cfg["n"]) - 1.0

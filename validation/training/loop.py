@@ -61,6 +61,7 @@ __all__ = [
     "EpochRadius",
     "TrainConfig",
     "TrainResult",
+    "batch_loss",
     "remove_same_class",
     "train",
 ]
@@ -305,6 +306,47 @@ def _loss(
     if cfg.loss == "dcl":
         return dcl(sim, tau, tau_plus=cfg.tau_plus, **kw)
     return hcl(sim, tau, tau_plus=cfg.tau_plus, beta=cfg.beta, **kw)
+
+
+def batch_loss(
+    cfg: TrainConfig,
+    z: torch.Tensor,
+    pos: torch.Tensor,
+    self_: torch.Tensor,
+    neg: torch.Tensor,
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of this rank's anchors against the gathered global batch.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Loss name and parameters.
+    z : torch.Tensor
+        (2b, d) projections of this rank's b pairs, ``cat(view 1, view 2)`` (normalised here).
+    pos, self_ : torch.Tensor
+        (2b,) positive / self columns in the gathered layout
+        (:func:`validation.training.distributed.local_nt_xent_index`).
+    neg : torch.Tensor
+        (2b, 2B) bool mask of each anchor's negatives.
+    labels : (torch.Tensor, torch.Tensor), optional
+        Anchor and key labels; when given, same-class negatives are removed
+        (:func:`remove_same_class`).
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        The mean loss over the 2b local anchors and the (2b, 2B) cosine similarities (before
+        any removal). The keys are ``cat(gather(z₁), gather(z₂))``; with the all-reduce-sum
+        backward of ``gather_with_grad`` and DDP's gradient averaging, the parameter gradient is
+        that of the full-batch loss (the mean over all 2B anchors).
+    """
+    z = F.normalize(z.float(), dim=1)
+    b = z.shape[0] // 2
+    keys = torch.cat([ddp.gather_with_grad(z[:b]), ddp.gather_with_grad(z[b:])])
+    sim = z @ keys.T
+    train_sim = sim if labels is None else remove_same_class(sim, labels[0], labels[1], neg)
+    return _loss(cfg, train_sim, pos, self_), sim
 
 
 def _negative_mask(rows: int, cols: int, pos: torch.Tensor, self_: torch.Tensor) -> torch.Tensor:
@@ -600,16 +642,11 @@ def _train(
                 group["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 _, z = net(views)
-            z = F.normalize(z.float(), dim=1)
-            keys = torch.cat([ddp.gather_with_grad(z[:b]), ddp.gather_with_grad(z[b:])])
-            sim = z @ keys.T
-            train_sim = sim
+            labels = None
             if cfg.negatives == "unbiased":
                 yg = y_train[gidx]
-                train_sim = remove_same_class(
-                    sim, torch.cat([yg[local], yg[local]]), torch.cat([yg, yg]), neg
-                )
-            loss = _loss(cfg, train_sim, pos, self_)
+                labels = (torch.cat([yg[local], yg[local]]), torch.cat([yg, yg]))
+            loss, sim = batch_loss(cfg, z, pos, self_, neg, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
