@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps_per_stage or (100 if args.quick else 500)
     n = args.n or (1000 if args.quick else 3000)
 
+    # warm-up: the first optimizer import loads torch._dynamo (seconds); keep it out of timings
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
     all_rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     for i, name in enumerate(BOUNDS):

@@ -5,7 +5,7 @@ For scores f ∈ ℝⁿ, reference weights q0 (a probability vector) and a radiu
 .. math:: V(η) = \max_q \; \sum_i q_i f_i \quad \text{s.t.} \quad q ∈ Δ_n,\;
           D_φ(q \,\|\, q_0) = \sum_i q_{0,i}\, φ(q_i / q_{0,i}) ≤ η,
 
-the inner maximisation of the CL-DRO objective (Wu et al., NeurIPS 2023, Eq. 4 / Definition 3.1;
+the inner maximisation of the CL-DRO objective (Wu et al., NeurIPS 2023, Definition 3.1, Eq. 3;
 for KL its value is the InfoNCE term of Theorem 3.2 at the implied radius η(τ)).
 
 Formulation (the one the reference notes found robust, see ``reference/dro-duals.md`` §2–3).
@@ -397,8 +397,8 @@ def worst_case(
     r"""Solve max_q E_q f s.t. q ∈ Δ, D_φ(q‖q0) ≤ η by cvxpy, verified against the dual.
 
     This is the worst-case (adversarial negative) distribution of the CL-DRO objective
-    (Wu et al., NeurIPS 2023, Eq. 4; for KL, Theorem 3.2: the multiplier is the temperature τ and
-    q* = q0·softmax-tilt e^{f/τ}/E_{q0} e^{f/τ}).
+    (Wu et al., NeurIPS 2023, Definition 3.1, Eq. 3). For KL (Theorem 3.2, Eq. 4) at the radius
+    η(τ) = KL(q_τ‖q0) the multiplier is τ and q* = q_τ = q0 e^{f/τ}/E_{q0} e^{f/τ}.
 
     Parameters
     ----------

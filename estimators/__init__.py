@@ -31,6 +31,9 @@ _LAZY = {
     "renyi_mi": "estimators.synthetic",
     # user data
     "load_pairs": "estimators.io",
+    # φ-MI estimation
+    "PhiMI": "estimators.phi_mi",
+    "ksg_mi": "estimators.ksg",
 }
 
 __all__ = sorted(_LAZY)

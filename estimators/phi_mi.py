@@ -29,24 +29,31 @@ otherwise the bound is averaged over disjoint blocks of that size) and
 For a fixed critic the inner average is a U-statistic, unbiased for E_Q φ*(T − λ) at every λ,
 so Î converges to the population bound B(T) ≤ I_φ as n → ∞ (consistent for the bound; equal
 to I_φ when T = φ'(r) + c). At finite n the minimum over λ of an unbiased average is biased
-low (E min ≤ min E), so Î is biased *up* by O(Var_Q[(φ*)'(T − λ)]/n) — for KL the Jensen bias
-of the log-mean-exp, ≈ χ²(P‖Q)/(2n(n−1))·n ≈ (e^{2I}−1)/(2n) for an optimal critic on
-Gaussians, negligible for I ≲ 2 and n in the thousands, and growing exponentially with I (the
+low (E min ≤ min E), so Î is biased *up* by about half the variance of that average (the
+second-order Jensen term of the log-mean-exp for KL): O(1/n) for a general critic, and for the
+optimal critic, whose U-statistic is degenerate (E_{y~P_Y} r(x, y) = 1 for every x), only
+Var_Q(r)/(2n(n−1)) = χ²(P‖Q)/(2n(n−1)) = (e^{2I}−1)/(2n(n−1)) nats on Gaussians —
+negligible for I ≲ 2 and n in the thousands, but growing exponentially with I (the
 Song & Ermon 2020 limitation). The critic's approximation and optimisation error biases Î
 *down*. The KL-only bounds follow the same pattern: ``dv`` equals ``tight`` for KL; ``nwj``
 has no log and is unbiased for its population bound; ``infonce`` is capped at log n (of the
 held-out matrix, not of the training batch) and is downward biased when I ≳ log n.
 
 Domain of φ*. When dom φ* = (−∞, hi) is bounded (reverse KL, Hellinger, JS, TV,
-Cressie–Read α < 1) the representation needs T − λ ∈ dom φ* on the whole support of Q, which
-contains the joint pairs. The normalising λ of :func:`estimators.bounds.optimal_shift` only
-sees the off-diagonal entries, so here λ is additionally kept ≥ max_i S_ii − hi (the diagonal
-must be in the domain too). Without this a critic that scores joint pairs far above every
-negative would make, e.g., a TV estimate exceed 1. In training the constraint is applied
-with its gradient (it binds through max S_ii), in evaluation exactly. For TV the critic is also
-passed through T = ½ tanh(v) (oscillation < 1, where the tight bound is E_P T − E_Q T): TV's
-piecewise-linear φ* makes the tight value of raw scores depend only on their range, and
-training diverged without it (estimates of −50 on a TV of 0.53 in a trial run).
+Cressie–Read α < 1) the representation needs T − λ ∈ dom φ* on the *whole* support of Q, which
+contains the joint pairs, not only on the sampled negatives. The normalising λ* of
+:func:`estimators.bounds.optimal_shift` sees only the off-diagonal entries, so applied to raw
+scores it can shift a joint pair out of the domain and overshoot (a TV "estimate" above 1).
+Here, for bounded domains, the critic is squashed into the domain first,
+T = :func:`~estimators.bounds.constrain_to_domain` (v) < hi everywhere, and the shift is kept
+λ ≥ 0 (shifting down is always safe, shifting up is not): λ̂ = max(λ*, 0), the minimiser of
+the convex λ-objective on [0, ∞). The tight value is then a valid bound for every critic,
+≥ the plain bound of the same critic (λ = 0 is feasible), and bounded by hi − inf φ*
+(TV ≤ 1, H² < 2, JS < log 2). Two alternatives were tried and rejected: raw scores with
+λ ≥ max_i S_ii − hi depend on the largest joint score of the sample and were biased down
+on the test split (Hellinger, d = 20: −0.02 on test vs 0.16 on validation, truth 0.46); raw
+scores for TV diverged in training (TV's φ* is piecewise linear, so the tight value of raw
+scores depends only on their range).
 
 Confidence interval (batch means)
 ---------------------------------
@@ -74,7 +81,7 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special, stats
 
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
@@ -194,6 +201,12 @@ def _check_nonneg(value: Any, name: str) -> float:
     return v
 
 
+def _check_marginals(value: Any) -> str:
+    if value not in ("standardize", "rank"):
+        raise InputError(f"marginals: expected 'standardize' or 'rank', found {value!r}")
+    return str(value)
+
+
 def _check_bound(bound: Any, div: Divergence) -> str:
     key = bound.strip().lower() if isinstance(bound, str) else bound
     if key not in BOUND_NAMES:
@@ -229,34 +242,79 @@ def _check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArr
 
 
 # ------------------------------------------------------------------------------------------
+# per-variable maps fitted on the training split
+@dataclass(frozen=True)
+class _ColumnMap:
+    """A strictly increasing map of every column, fitted on the training rows.
+
+    ``standardize``: (a − mean)/sd. ``rank``: z = Φ⁻¹(F̂(a)) with F̂ the training split's
+    empirical CDF at mid-ranks ((i − ½)/m), linearly interpolated between distinct training
+    values and continued beyond the extremes as ±log(1 + distance/training range) (no new
+    outliers from heavy tails), so the map stays strictly increasing (injective) on new rows.
+    Every φ-MI is invariant under such maps.
+    """
+
+    kind: str
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    knots: tuple[NDArray[np.float64], ...] = ()
+    values: tuple[NDArray[np.float64], ...] = ()
+
+    @classmethod
+    def fit(cls, a: NDArray[np.float64], kind: str) -> _ColumnMap:
+        mean, scale = a.mean(axis=0), a.std(axis=0)
+        scale[scale == 0] = 1.0  # constant on the training rows only: centred, unscaled
+        if kind == "standardize":
+            return cls(kind, mean, scale)
+        m = a.shape[0]
+        knots, values = [], []
+        for j in range(a.shape[1]):
+            col = np.sort(a[:, j])
+            uniq, first, counts = np.unique(col, return_index=True, return_counts=True)
+            mid_rank = first + 0.5 * (counts + 1)  # average 1-based rank of each tie group
+            knots.append(uniq)
+            values.append(special.ndtri((mid_rank - 0.5) / m))
+        return cls(kind, mean, scale, tuple(knots), tuple(values))
+
+    def __call__(self, a: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.kind == "standardize":
+            return (a - self.mean) / self.scale
+        out = np.empty_like(a)
+        for j, (k, v) in enumerate(zip(self.knots, self.values, strict=True)):
+            col = a[:, j]
+            width = float(k[-1] - k[0]) or 1.0
+            z = np.interp(col, k, v)
+            below = np.log1p(np.maximum(k[0] - col, 0.0) / width)
+            above = np.log1p(np.maximum(col - k[-1], 0.0) / width)
+            out[:, j] = z - below + above  # each term is 0 inside the training range
+        return out
+
+
+# ------------------------------------------------------------------------------------------
 # bounds on a score matrix
 def _tight(scores: torch.Tensor, div: Divergence) -> torch.Tensor:
-    """Tight bound with λ ≥ max_i S_ii − hi when dom φ* = (−∞, hi) is bounded (see module doc).
+    """Tight bound of raw critic scores, valid on the whole support (see the module docstring).
 
-    For unbounded domains this is exactly :func:`estimators.bounds.phi_tight`. Otherwise the
-    objective λ + E_Q φ*(S − λ) is convex in λ, so its minimum over λ ≥ c is at
-    max(λ*, c); the gradient flows through c = max S_ii − hi when that constraint binds.
+    Unbounded dom φ*: exactly :func:`estimators.bounds.phi_tight`. Bounded dom φ* = (−∞, hi):
+    T = constrain_to_domain(S) and λ̂ = max(λ*, 0), so T − λ̂ < hi everywhere; the
+    λ-objective is convex, so this is its minimum over λ ≥ 0 (gradient: envelope theorem
+    at the fixed λ̂).
     """
+    _, hi, _ = div.conjugate_domain
+    if math.isfinite(hi):
+        scores = constrain_to_domain(scores, div)
     k = scores.shape[0]
     diag = torch.diagonal(scores)
     off = scores[~torch.eye(k, dtype=torch.bool, device=scores.device)]
     lam = optimal_shift(off, div)
-    _, hi, closed = div.conjugate_domain
     if math.isfinite(hi):
-        # open domains: keep the largest joint score a hair inside
-        margin = 0.0 if closed else 1e-6 * max(1.0, abs(hi))
-        lam = torch.maximum(lam, diag.max() - hi + margin)
+        lam = torch.clamp(lam, min=0.0)
     return diag.mean() - (lam + div.conjugate(off - lam).mean())
 
 
 def _bound_value(scores: torch.Tensor, bound: str, div: Divergence) -> torch.Tensor:
     """The bound named ``bound`` on a (K, K) score matrix of *raw* critic outputs."""
     if bound == "tight":
-        if div.name == "tv":
-            # TV's φ* is piecewise linear: the tight value depends on raw scores only through
-            # their range (scale-free), which makes training unstable; ½ tanh keeps the
-            # oscillation < 1, where tight = plain = E_P T − E_Q T.
-            scores = constrain_to_domain(scores, div)
         return _tight(scores, div)
     if bound == "plain":
         return phi_plain(constrain_to_domain(scores, div), div)
@@ -288,7 +346,15 @@ class PhiMI:
     hidden, layers, embed : int
         Critic width, number of hidden layers, embedding size (separable only).
     activation : str
-        Hidden activation of the critic: ``relu``, ``elu``, ``gelu`` or ``tanh``.
+        Hidden activation of the critic: ``elu`` (default), ``relu``, ``gelu`` or ``tanh``.
+        ELU beat ReLU clearly on held-out Gaussian benchmarks (d = 20, I = 1, n = 5000:
+        0.91 vs 0.73 nats, same seed), where the optimal critic log r is quadratic.
+    marginals : str
+        Per-variable map fitted on the training rows before the critic sees the data:
+        ``rank`` (default: Gaussianised mid-ranks, robust to heavy tails and outliers) or
+        ``standardize`` (z-scores). Both are strictly increasing, so I_φ is unchanged; on
+        y = x³-warped Gaussians (d = 5, I = 1, n = 3000) ``rank`` gave 0.95 and
+        ``standardize`` 0.42 nats, on unwarped ones both 0.95.
     batch_size : int
         Pairs per training batch K (clipped to the training split).
     steps : int, optional
@@ -350,7 +416,8 @@ class PhiMI:
         hidden: int = 256,
         layers: int = 2,
         embed: int = 32,
-        activation: str = "relu",
+        activation: str = "elu",
+        marginals: str = "rank",
         batch_size: int = 256,
         steps: int | None = None,
         lr: float = 5e-4,
@@ -373,6 +440,7 @@ class PhiMI:
         self.layers = layers
         self.embed = embed
         self.activation = activation
+        self.marginals = marginals
         self.batch_size = batch_size
         self.steps = steps
         self.lr = lr
@@ -425,6 +493,7 @@ class PhiMI:
             "layers": _check_int(self.layers, "layers", 1 if critic == "concat" else 0),
             "embed": _check_int(self.embed, "embed", 1),
             "activation": self.activation,
+            "marginals": _check_marginals(self.marginals),
             "batch_size": _check_int(self.batch_size, "batch_size", 2),
             "steps": None if self.steps is None else _check_int(self.steps, "steps", 1),
             "lr": lr,
@@ -487,15 +556,10 @@ class PhiMI:
         idx_val = perm[n_test : n_test + n_val]
         idx_train = perm[n_test + n_val :]
 
-        # standardise with the training split's statistics (a column constant on the training
-        # rows only is centred and left unscaled)
-        mx, my = xa[idx_train].mean(axis=0), ya[idx_train].mean(axis=0)
-        sx, sy = xa[idx_train].std(axis=0), ya[idx_train].std(axis=0)
-        sx[sx == 0] = 1.0
-        sy[sy == 0] = 1.0
-        self._x_stats = (mx, sx)
-        self._y_stats = (my, sy)
-        xs, ys = (xa - mx) / sx, (ya - my) / sy
+        # per-variable maps fitted on the training rows only
+        self._x_map = _ColumnMap.fit(xa[idx_train], p["marginals"])
+        self._y_map = _ColumnMap.fit(ya[idx_train], p["marginals"])
+        xs, ys = self._x_map(xa), self._y_map(ya)
 
         dev, dtype = p["device"], p["dtype"]
         gen = torch.Generator()
@@ -571,9 +635,7 @@ class PhiMI:
         from tqdm.auto import tqdm
 
         div, bound = p["div"], p["bound"]
-        opt = torch.optim.AdamW(
-            critic.parameters(), lr=p["lr"], weight_decay=p["weight_decay"]
-        )
+        opt = torch.optim.AdamW(critic.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         n_train = x_tr.shape[0]
         per_epoch = n_train // batch
         order = torch.randperm(n_train, generator=gen)
@@ -714,11 +776,10 @@ class PhiMI:
         """
         critic = self.critic_
         xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")
-        (mx, sx), (my, sy) = self._x_stats, self._y_stats
-        for a, mean, name in ((xa, mx, "x"), (ya, my, "y")):
-            if a.shape[1] != mean.shape[0]:
+        for a, cmap, name in ((xa, self._x_map, "x"), (ya, self._y_map, "y")):
+            if a.shape[1] != cmap.mean.shape[0]:
                 raise InputError(
-                    f"{name}: expected {mean.shape[0]} columns as in fit, found {a.shape[1]}"
+                    f"{name}: expected {cmap.mean.shape[0]} columns as in fit, found {a.shape[1]}"
                 )
-        s = self._scores(critic, (xa - mx) / sx, (ya - my) / sy)
+        s = self._scores(critic, self._x_map(xa), self._y_map(ya))
         return np.asarray(s.numpy(), dtype=np.float64)

@@ -13,6 +13,16 @@ from validation.records import read_record
 CHEAP = "mean-variance"
 
 
+@pytest.fixture(autouse=True)
+def _tiny_cheap_claim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink the claim the CLI runs (the CLI path is what is tested, not the claim's size)."""
+    import validation.claims.mean_variance as mv
+
+    real = mv._config
+    tiny = {"n": 400, "divergences": ["kl", "chi2"], "kl_temperatures": [1.0, 4.0, 16.0, 40.0]}
+    monkeypatch.setattr(mv, "_config", lambda quick: {**real(quick), **tiny})
+
+
 def test_list_names_every_claim(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out

@@ -220,3 +220,12 @@ def test_cli_train_writes_the_json_record(
 def test_cli_train_bad_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--dataset", "digits", "--loss", "nce", "--no-progress"]) == 2
     assert "loss: expected one of" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_cuda_run_with_bf16_and_channels_last() -> None:
+    r = train(replace(TINY, device="cuda", epochs=2, encoder="cnn-small"))
+    assert r.device.startswith("cuda")
+    assert all(math.isfinite(v) for v in r.loss_curve)
+    assert r.loss_curve[-1] < r.loss_curve[0]
+    assert r.linear_probe_top1 is not None

@@ -71,31 +71,45 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.polyfit(np.log(x), np.log(np.abs(y)), 1)[0])
 
 
+def _kl_series_terms(f: np.ndarray, k3: float, tau: np.ndarray) -> np.ndarray:
+    """|c_j| τ^{−j}, j = 1, 2, 3: the κ4, κ5, κ6 terms of the KL error relative to κ3/(6τ²).
+
+    τ log E e^{f/τ} − μ − σ²/(2τ) = Σ_{k≥3} κ_k τ^{1−k}/k! = (κ3/(6τ²))(1 + Σ_j c_j τ^{−j})
+    with c_1 = κ4/(4κ3), c_2 = κ5/(20κ3), c_3 = κ6/(120κ3). Shape (3, len(τ)).
+    """
+    k = np.asarray(cumulants(f, order=6), dtype=np.float64)
+    c = np.abs([k[3] / (4 * k3), k[4] / (20 * k3), k[5] / (120 * k3)])
+    return np.stack([c[j] * tau ** -(j + 1.0) for j in range(3)])
+
+
 def _kl_part(rec: Recorder, cfg: dict[str, Any], f: np.ndarray, k: tuple[float, ...]) -> None:
     mu, var, k3, k4 = k
     taus = np.asarray(cfg["kl_temperatures"])
     exact = np.array([float(penalized_worst_case(f, "kl", t).value) for t in taus])
     err = exact - (mu + var / (2 * taus))
     slope = _slope(taus, err)
-    r = k4 / (4 * k3 * taus)  # ratio of the κ4 term's slope contribution
-    local = -2.0 - r / (1.0 + r)
-    tol_slope = 2.0 * float(np.abs(local + 2.0).max())
+    # e = (κ3/6τ²)(1 + δ), δ = Σ c_j τ^{−j}: d log e/d log τ = −2 + τδ'/(1 + δ), bounded by
+    # Σ j|c_j|τ^{−j} / (1 − Σ |c_j|τ^{−j}) (terms beyond κ6 covered by the factor 2)
+    terms = _kl_series_terms(f, k3, taus)
+    weighted = (np.arange(1, 4)[:, None] * terms).sum(axis=0)
+    bound = weighted / np.clip(1.0 - terms.sum(axis=0), 1e-12, None)
+    tol_slope = 2.0 * float(bound.max())
     rec.close(
         "KL penalised: log–log slope of |exact − (μ + σ²/2τ)| in τ",
         slope,
         -2.0,
         tol_slope,
-        note="tolerance: 2 × the slope deviation the κ4/(24τ³) term predicts over the τ range",
+        note="tolerance: 2 × the slope deviation the κ4, κ5, κ6 terms can cause over the τ range",
     )
     t_max = float(taus[-1])
     coef = float(err[-1] * t_max**2)
-    tol_coef = 2.0 * abs(k4) / (24.0 * t_max) + 1e3 * _EPS * t_max**2
+    tol_coef = 2.0 * abs(k3 / 6.0) * float(terms[:, -1].sum()) + 1e3 * _EPS * t_max**2
     rec.close(
         "KL penalised: error·τ² at the largest τ vs κ3/6",
         coef,
         k3 / 6.0,
         tol_coef,
-        note="tolerance: 2 × the next term κ4/(24τ) (+ rounding × τ²)",
+        note="tolerance: 2 × (|κ4/(24τ)| + |κ5/(120τ²)| + |κ6/(720τ³)|) (+ rounding × τ²)",
     )
     rec.add_series(
         "kl_penalized",
@@ -134,11 +148,15 @@ def _general_part(rec: Recorder, cfg: dict[str, Any], f: np.ndarray, k: tuple[fl
         d = e_pen * alphas**2
         c_pen = -b * k3 / (6 * a**3)
         floor = 1e3 * _EPS * float(alphas[-1]) ** 2 * (abs(mu) + var + 1.0)
+        tol_pen = _richardson(d[-1], d[-2], float(alphas[-1] / alphas[-2]), floor)
+        if div.name == "kl":  # the higher terms are known: use them instead of Richardson
+            tol_pen = 2.0 * abs(k3 / 6.0) * float(_kl_series_terms(f, k3, alphas)[:, -1].sum())
+            tol_pen += floor
         rec.close(
             f"{spec} penalised: error·α² at α = {alphas[-1]:g} vs −φ'''κ3/(6φ''³)",
             float(d[-1]),
             c_pen,
-            _richardson(d[-1], d[-2], float(alphas[-1] / alphas[-2]), floor),
+            tol_pen,
             note="tolerance 2|D(α) − D(α/2)| (D = c + c'/α) + rounding × α²",
         )
         factor = (p[-1] - mu) * 2 * alphas[-1] / var
