@@ -78,7 +78,9 @@ def staircase(name: str, steps_per_stage: int, seed: int) -> tuple[list[dict[str
             opt.zero_grad(set_to_none=True)
             (-value).backward()
             opt.step()
-            rows.append({"estimator": name, "true_mi": mi, "step": step, "estimate": float(value)})
+            rows.append(
+                {"estimator": name, "true_mi": mi, "step": step, "estimate": float(value.detach())}
+            )
             step += 1
     return rows, time.perf_counter() - start
 
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 "batch": BATCH,
                 "stages": list(STAGES),
                 "steps_per_stage": steps,
-                "critic": "separable hidden=256 layers=2 embed=32",
+                "critic": "separable hidden=256 layers=2 embed=32 relu",
                 "optimizer": "Adam lr=5e-4",
                 "summary_window": "last half of each stage",
                 "baseline_n": n,

@@ -81,8 +81,10 @@ SOLVERS: tuple[str, ...] = ("CLARABEL", "SCS", "ECOS", "MOSEK")
 
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 _CLARABEL_NO_EQ = {"equilibrate_enable": False, "max_iter": 500}
-_SCS_TIGHT = {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 200_000}
-_SCS_TIGHTER = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 500_000}
+# SCS can crawl on power cones (seen: > 40 min on a Cressie–Read instance at n = 1000), so each
+# SCS attempt is capped in time as well as in iterations.
+_SCS_TIGHT = {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000, "time_limit_secs": 60.0}
+_SCS_TIGHTER = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000, "time_limit_secs": 60.0}
 
 #: the fallback chain: (label, cvxpy solver, options). Clarabel without equilibration solved
 #: KL instances near the point-mass radius where both other Clarabel settings stopped with a

@@ -395,7 +395,7 @@ class PhiMI:
     history_ : FitHistory
     critic_ : torch.nn.Module
         The kept (best validation) critic, float64, on the CPU, in eval mode. It expects
-        standardised inputs: use :meth:`score` for raw data.
+        inputs mapped by ``marginals``: use :meth:`score` for raw data.
     n_train_, n_val_, n_test_ : int
     steps_ : int
         Optimiser steps done.
@@ -768,7 +768,7 @@ class PhiMI:
 
     # --------------------------------------------------------------------------------------
     def score(self, x: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
-        """Score matrix T(x_i, y_j) of the fitted critic on raw (unstandardised) data.
+        """Score matrix T(x_i, y_j) of the fitted critic on raw data (maps applied here).
 
         Returns
         -------

@@ -30,6 +30,8 @@ from validation._atomic import write_json, write_text
 from validation.training.loop import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
+#: heading of the hand-written section of README.md, kept when the tables are rebuilt
+NOTES = "## Reading (hand-written)"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,18 @@ def summarize(out: Path, epochs: int) -> str:
             f"{_ms([r['knn_top1'][-1] - r['knn_top1'][0] for r in g])} | "
             f"{_ms(_probe(g))} | {_ms([r['seconds'] for r in g])} |"
         )
+    lines += [
+        "",
+        "Paired gap to InfoNCE (same seed: same subset, split and init), final kNN / probe:",
+        "",
+    ]
+    base = {r["seed"]: r for r in group("a-infonce-t0.5")}
+    for loss in ("adnce", "dcl", "hcl"):
+        other = {r["seed"]: r for r in group(f"a-{loss}-t0.5")}
+        seeds = sorted(set(base) & set(other))
+        dk = [other[s]["knn_top1"][-1] - base[s]["knn_top1"][-1] for s in seeds]
+        dp = [other[s]["linear_probe_top1"] - base[s]["linear_probe_top1"] for s in seeds]
+        lines.append(f"- {loss} − infonce: kNN {_ms(dk)}, probe {_ms(dp)}")
     lines += ["", "kNN top-1 per epoch (mean over seeds; entry 0 = untrained):", ""]
     for loss in ("infonce", "adnce", "dcl", "hcl"):
         g = group(f"a-{loss}-t0.5")
@@ -200,7 +214,10 @@ def summarize(out: Path, epochs: int) -> str:
             f"{m(last, 'eta_approx_mean')} | {np.mean(ratio):.3f} |"
         )
     text = "\n".join(lines) + "\n"
-    write_text(out / "README.md", text)
+    readme = out / "README.md"
+    if readme.is_file() and NOTES in readme.read_text():  # keep the hand-written reading
+        text += "\n" + NOTES + readme.read_text().split(NOTES, 1)[1]
+    write_text(readme, text)
     return text
 
 

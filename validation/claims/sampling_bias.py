@@ -35,8 +35,9 @@ from the data ("biased": a fraction ≈ 1/K are false negatives) or from the oth
 ("unbiased"). NT-Xent (positive in the denominator, the training form) at τ0 = 0.5 and at the τ*
 that maximises the biased model's validation kNN accuracy over a grid; DCL (τ⁺ = 1/K) and HCL
 (τ⁺ = 1/K, β = 1) on the biased negatives beside them. The held-out kNN accuracies and the gaps
-are recorded as metrics (mean and standard error over seeds in the full run; the gaps' standard
-errors are those of the paired per-seed differences, each seed having its own mixture). The
+are recorded as metrics (mean and standard error over seeds in the full run; each seed is a
+replicate of the whole procedure with its own mixture and its own τ*, and the gaps' standard
+errors are those of the paired per-seed differences). The
 only check of the training part is that the τ0 biased model beats chance by 3 binomial standard
 errors, so that the comparison is about a model that learned something.
 """
@@ -282,56 +283,53 @@ def _train(
     return acc("val"), acc("test")
 
 
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+    return float(v.mean()), se
+
+
 def _training_part(rec: Recorder, cfg: dict[str, Any], seed: int) -> None:
+    """Each seed is one replicate of the whole procedure: new mixture, tune τ*, report test.
+
+    τ* is chosen per seed on the validation split (biased InfoNCE); DCL and HCL run at τ0 and
+    at that seed's τ*. Accuracies and differences are averaged over seeds, the differences
+    paired within a seed (same data, same τ).
+    """
     tc = cfg["train"]
     grid = list(tc["tau_grid"])
-    results: dict[tuple[str, float], list[tuple[float, float]]] = {}
+    tau0 = tc["tau0"]
+    per_seed: list[dict[tuple[str, float], float]] = []
+    stars: list[float] = []
     for s in range(tc["seeds"]):
         rng = np.random.default_rng([seed, s])
         mix = _Mixture(tc, rng)
         data: dict[str, Any] = {}
         for split in ("train", "val", "test"):
             data[f"x_{split}"], data[f"y_{split}"] = mix.sample(tc[f"n_{split}"], rng)
+        val: dict[float, float] = {}
+        test: dict[tuple[str, float], float] = {}
         for tau in grid:
             for method in ("biased", "unbiased"):
-                results.setdefault((method, tau), []).append(
-                    _train(method, tau, data, tc, seed=1000 * s + 17)
-                )
-        val_biased = {t: results[("biased", t)][-1][0] for t in grid}
-        tau_star = max(grid, key=lambda t: val_biased[t])
-        for tau in sorted({tc["tau0"], tau_star}):
+                v, t = _train(method, tau, data, tc, seed=1000 * s + 17)
+                test[(method, tau)] = t
+                if method == "biased":
+                    val[tau] = v
+        tau_star = max(grid, key=lambda t: val[t])
+        for tau in sorted({tau0, tau_star}):
             for method in ("dcl", "hcl"):
-                results.setdefault((method, tau), []).append(
-                    _train(method, tau, data, tc, seed=1000 * s + 17)
-                )
+                test[(method, tau)] = _train(method, tau, data, tc, seed=1000 * s + 17)[1]
         rec.metric(f"tau_star_seed{s}", tau_star)
+        per_seed.append(test)
+        stars.append(tau_star)
 
-    def test_acc(method: str, tau: float) -> tuple[float, float]:
-        vals = np.array([r[1] for r in results.get((method, tau), [])])
-        if vals.size == 0:
-            return float("nan"), float("nan")
-        se = float(vals.std(ddof=1) / np.sqrt(vals.size)) if vals.size > 1 else float("nan")
-        return float(vals.mean()), se
-
-    def paired(a: str, b: str, tau: float) -> tuple[float, float]:
-        """Mean and standard error over seeds of the per-seed accuracy difference a − b."""
-        va = [r[1] for r in results.get((a, tau), [])]
-        vb = [r[1] for r in results.get((b, tau), [])]
-        if not va or len(va) != len(vb):  # not run on the same seeds: no paired difference
-            return test_acc(a, tau)[0] - test_acc(b, tau)[0], float("nan")
-        d = np.asarray(va) - np.asarray(vb)
-        se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
-        return float(d.mean()), se
-
-    # τ* of the pooled validation accuracy (per-seed choices recorded above)
-    pooled = {t: float(np.mean([r[0] for r in results[("biased", t)]])) for t in grid}
-    tau_star = max(grid, key=lambda t: pooled[t])
-    tau0 = tc["tau0"]
     rec.metric("tau0", tau0)
-    rec.metric("tau_star", tau_star)
-    for label, tau in (("tau0", tau0), ("tau_star", tau_star)):
+    for label in ("tau0", "tau_star"):
+        taus = [tau0] * len(per_seed) if label == "tau0" else stars
         for method in ("biased", "unbiased", "dcl", "hcl"):
-            mean, se = test_acc(method, tau)
+            mean, se = _mean_se([t[(method, tau)] for t, tau in zip(per_seed, taus, strict=True)])
             rec.metric(f"acc_{method}_{label}", mean)
             if np.isfinite(se):
                 rec.metric(f"acc_{method}_{label}_se", se)
@@ -340,24 +338,30 @@ def _training_part(rec: Recorder, cfg: dict[str, Any], seed: int) -> None:
             "gain_dcl_over_infonce": ("dcl", "biased"),
             "gain_hcl_over_infonce": ("hcl", "biased"),
         }.items():
-            mean, se = paired(a, b, tau)
+            diffs = [t[(a, tau)] - t[(b, tau)] for t, tau in zip(per_seed, taus, strict=True)]
+            mean, se = _mean_se(diffs)
             rec.metric(f"{key}_{label}", mean)
             if np.isfinite(se):
                 rec.metric(f"{key}_{label}_se", se)
+
+    def grid_mean(method: str, tau: float) -> float:
+        vals = [t[(method, tau)] for t in per_seed if (method, tau) in t]
+        return float(np.mean(vals)) if len(vals) == len(per_seed) else float("nan")
+
     rec.add_series(
         "training",
         temperature=grid,
-        acc_biased=[test_acc("biased", t)[0] for t in grid],
-        acc_unbiased=[test_acc("unbiased", t)[0] for t in grid],
-        acc_dcl=[test_acc("dcl", t)[0] for t in grid],
-        acc_hcl=[test_acc("hcl", t)[0] for t in grid],
+        acc_biased=[grid_mean("biased", t) for t in grid],
+        acc_unbiased=[grid_mean("unbiased", t) for t in grid],
+        acc_dcl=[grid_mean("dcl", t) for t in grid],
+        acc_hcl=[grid_mean("hcl", t) for t in grid],
     )
     chance = 100.0 / tc["classes"]
     p = 1.0 / tc["classes"]
     se_chance = 100.0 * np.sqrt(p * (1 - p) / tc["n_test"])
     rec.at_least(
         f"held-out kNN accuracy of biased InfoNCE at τ0 = {tau0} beats chance (%)",
-        test_acc("biased", tau0)[0],
+        rec.metrics["acc_biased_tau0"],
         chance + 3.0 * se_chance,
         0.0,
         note="margin: 3 binomial standard errors of a chance classifier on the test set",
