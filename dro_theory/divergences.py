@@ -137,9 +137,7 @@ class Divergence(ABC):
         """Whether φ is C² at 1 (the mean–variance expansions need it)."""
         return math.isfinite(self.curvature)
 
-    def _evaluate(
-        self, x: Any, fn: Any, inside: Any, safe: float, fill: float
-    ) -> Any:
+    def _evaluate(self, x: Any, fn: Any, inside: Any, safe: float, fill: float) -> Any:
         """Apply ``fn`` where ``inside(x)`` holds and ``fill`` elsewhere, gradient-safely.
 
         Outside the domain ``fn`` is evaluated at ``safe`` (a point inside it), so neither the

@@ -36,8 +36,11 @@ agreement of V − μ with :func:`dro_theory.duals.worst_case_dual` (relative 1e
 strictly convex φ (all but TV, whose LP optimum may be a face), ‖q − q_dual‖₁ ≤ 1e-6 (q* is
 unique there; V is flat to first order in q, so the value alone does not pin q down). On failure
 the next solver of the chain runs: Clarabel (defaults) → Clarabel (tight tolerances) → Clarabel
-without equilibration → SCS (ε = 1e-8) → SCS (ε = 1e-10). If none verifies,
-:class:`~dro_theory.errors.DROSolveError` names everything tried. The multiplier and normalizer
+without equilibration → SCS (ε = 1e-8) → SCS (ε = 1e-10), each SCS attempt capped at 60 s. If
+none verifies but some attempt failed only the q check with ‖q − q_dual‖₁ ≤ 1e-5, the closest
+such answer is returned with ``diagnostics["q_check"]`` saying so (seen on Cressie–Read α = 3,
+n = 1000, η = 3.16: Clarabel 1.4e-6). Otherwise :class:`~dro_theory.errors.DROSolveError` names
+everything tried. The multiplier and normalizer
 are read from the solver's dual values and are not part of the check (they carry the solver's
 dual accuracy, typically 1e-7 relative, worse within ~1e-9 of the point-mass radius).
 
@@ -108,6 +111,7 @@ _NEG_TOL = 1e-7  # raw L_i ≥ −tol (L has O(1) entries)
 _SUM_TOL = 1e-7  # |Σ_i q0_i L_i − 1| ≤ tol
 _PM_RTOL = 1e-12  # radius ≥ point-mass radius·(1 − rtol) counts as reaching it
 _Q_L1_TOL = 1e-6  # ‖q − q_dual‖₁ (q* is unique for strictly convex φ; TV is exempt)
+_Q_L1_RELAXED = 1e-5  # accepted only when no solver of the chain reaches _Q_L1_TOL
 
 
 @dataclass(frozen=True)
@@ -324,8 +328,50 @@ def _verify(
     if not abs(gap) <= _VALUE_RTOL * abs(dual_g) + _VALUE_ATOL:
         return False, f"value differs from the dual by {gap * inst.scale:.3g}", numbers, None
     if not isinstance(inst.div, TotalVariation) and not q_l1 <= _Q_L1_TOL:
-        return False, f"L1(q − q_dual) = {q_l1:.3g}", numbers, None
+        # q is returned so that the caller may keep it as a near miss (see _solve_one)
+        return False, f"L1(q − q_dual) = {q_l1:.3g}", numbers, qs
     return True, "verified", numbers, qs
+
+
+def _result(
+    inst: _Instance,
+    primal: _Primal,
+    radius: float,
+    dual: WorstCase,
+    attempts: list[dict[str, Any]],
+    label: str,
+    status: str,
+    numbers: dict[str, Any],
+    qs: FloatArray,
+    lam: float,
+    nu: float,
+    start: float,
+) -> WorstCase:
+    """Map a verified scaled solution back to f-units (α*, c* from the dual values λ', ν')."""
+    kappa, offset = _constraint_form(inst.div, primal.n, radius)
+    alpha_g = primal.n * kappa * lam
+    c_g = primal.n * (nu + offset * lam)
+    diagnostics: dict[str, Any] = {
+        "attempts": attempts,
+        "solvers_tried": [a["solver"] for a in attempts],
+        **numbers,
+        "dual_value": float(dual.value),
+        "dual_multiplier": float(dual.multiplier),
+        "dual_normalizer": float(dual.normalizer),
+        "n_support": int(inst.support.shape[0]),
+    }
+    return WorstCase(
+        value=inst.mu + inst.scale * float(qs @ inst.g),
+        q=_embed(inst, qs),
+        multiplier=inst.scale * alpha_g,
+        normalizer=inst.mu + inst.scale * c_g,
+        status=status,
+        solver=label,
+        divergence=str(inst.div),
+        radius=radius,
+        seconds=time.perf_counter() - start,
+        diagnostics=diagnostics,
+    )
 
 
 def _solve_one(
@@ -336,6 +382,7 @@ def _solve_one(
     dual = worst_case_dual(inst.fs, inst.div, radius, weights=inst.ps)
     chain = [(forced.lower(), forced, _FORCED.get(forced, {}))] if forced is not None else _CHAIN
     attempts: list[dict[str, Any]] = []
+    near_miss: tuple[float, str, str, dict[str, Any], FloatArray, float, float] | None = None
     for label, solver, options in chain:
         t0 = time.perf_counter()
         status = primal.solve(radius, solver, options)
@@ -349,33 +396,25 @@ def _solve_one(
                 "seconds": time.perf_counter() - t0,
             }
         )
-        if not ok or qs is None:
+        if qs is None:
             continue
-        kappa, offset = _constraint_form(inst.div, primal.n, radius)
         lam = float(np.asarray(primal.div_cons[0].dual_value))
         nu = float(np.asarray(primal.sum_con.dual_value))
-        alpha_g = primal.n * kappa * lam
-        c_g = primal.n * (nu + offset * lam)
-        diagnostics: dict[str, Any] = {
-            "attempts": attempts,
-            "solvers_tried": [a["solver"] for a in attempts],
-            **numbers,
-            "dual_value": float(dual.value),
-            "dual_multiplier": float(dual.multiplier),
-            "dual_normalizer": float(dual.normalizer),
-            "n_support": int(inst.support.shape[0]),
-        }
-        return WorstCase(
-            value=inst.mu + inst.scale * float(qs @ inst.g),
-            q=_embed(inst, qs),
-            multiplier=inst.scale * alpha_g,
-            normalizer=inst.mu + inst.scale * c_g,
-            status=status,
-            solver=label,
-            divergence=str(inst.div),
-            radius=radius,
-            seconds=time.perf_counter() - start,
-            diagnostics=diagnostics,
+        if ok:
+            return _result(
+                inst, primal, radius, dual, attempts, label, status, numbers, qs, lam, nu, start
+            )
+        # failed only ‖q − q_dual‖₁ ≤ 1e-6 (every other check passed, else qs is None): keep the
+        # closest as a near miss, accepted below if no solver verifies and its L1 is ≤ 1e-5
+        if numbers["dual_q_l1"] <= _Q_L1_RELAXED and (
+            near_miss is None or numbers["dual_q_l1"] < near_miss[0]
+        ):
+            near_miss = (numbers["dual_q_l1"], label, status, numbers, qs, lam, nu)
+    if near_miss is not None:
+        _, label, status, numbers, qs, lam, nu = near_miss
+        numbers = {**numbers, "q_check": f"relaxed to L1 <= {_Q_L1_RELAXED:g}"}
+        return _result(
+            inst, primal, radius, dual, attempts, label, status, numbers, qs, lam, nu, start
         )
     tried = "; ".join(
         f"{a['solver']} [status {a['status']}]"

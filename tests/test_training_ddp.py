@@ -27,6 +27,7 @@ CASES = [
     replace(TrainConfig(), loss="infonce", temperature=0.5),
     replace(TrainConfig(), loss="infonce", temperature=0.5, negatives="unbiased"),
     replace(TrainConfig(), loss="adnce", temperature=0.4),
+    replace(TrainConfig(), loss="adnce", temperature=0.4, negatives="unbiased"),
     replace(TrainConfig(), loss="hcl", temperature=0.5),
 ]
 

@@ -318,3 +318,18 @@ def test_constant_scores_need_no_solver() -> None:
     res = worst_case(np.full(3, 1.5), "chi2", 0.3, weights=q0)
     assert res.solver == "none" and res.value == 1.5
     np.testing.assert_allclose(res.q, q0, rtol=1e-15)
+
+
+def test_near_miss_on_q_is_accepted_only_within_the_relaxed_tolerance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    f, q0 = _instance(40, seed=12)
+    monkeypatch.setattr(wc, "_CHAIN", (wc._CHAIN[1],))  # Clarabel, tight tolerances
+    monkeypatch.setattr(wc, "_Q_L1_TOL", 0.0)  # no answer can pass the strict q check
+    res = worst_case(f, "kl", 0.1, weights=q0)
+    assert res.diagnostics["q_check"] == "relaxed to L1 <= 1e-05"
+    assert res.diagnostics["attempts"][0]["verified"] is False
+    assert 0.0 < res.diagnostics["dual_q_l1"] <= 1e-5
+    monkeypatch.setattr(wc, "_Q_L1_RELAXED", 0.0)  # nor the relaxed one
+    with pytest.raises(DROSolveError, match=r"L1\(q − q_dual\)"):
+        worst_case(f, "kl", 0.1, weights=q0)

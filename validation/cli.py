@@ -235,7 +235,7 @@ def train_cmd(
     tau_plus: Annotated[float, typer.Option(help="DCL/HCL class prior τ⁺.")] = 0.1,
     beta: Annotated[float, typer.Option(help="HCL hardness β.")] = 1.0,
     negatives: Annotated[
-        str, typer.Option(help="all, or unbiased (drop same-class negatives; infonce only)")
+        str, typer.Option(help="all, or unbiased (drop same-class negatives)")
     ] = "all",
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     batch_size: Annotated[int, typer.Option(help="Global batch size (pairs per step).")] = 256,

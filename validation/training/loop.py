@@ -24,9 +24,8 @@ from the same generator and each rank applies its slice. (BatchNorm statistics s
 as in SimCLR without SyncBN, so losses match the single-process run only up to BN.)
 
 ``negatives="unbiased"`` (the oracle of paper Table 1): each anchor's negatives that share its
-class label are removed. The losses take no mask, so their similarity is replaced by −10⁴:
-e^{−10⁴/τ} is exactly 0 in float32, which removes them from NT-Xent's sum; ADNCE/DCL/HCL count
-their negatives (N) explicitly, so ``unbiased`` is allowed with ``loss="infonce"`` only.
+class label are removed through the losses' ``neg_mask`` (every loss then counts its N true
+negatives per row), for InfoNCE, ADNCE, DCL and HCL alike.
 """
 
 from __future__ import annotations
@@ -62,16 +61,14 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "batch_loss",
-    "remove_same_class",
     "train",
+    "true_negative_mask",
 ]
 
 #: loss names accepted by :class:`TrainConfig`
 LOSSES = ("infonce", "adnce", "dcl", "hcl")
 #: negative-sampling settings
 NEGATIVES = ("all", "unbiased")
-#: similarity given to removed (same-class) negatives; e^{-1e4/τ} = 0 in float32
-_REMOVED = -1.0e4
 #: fields that may differ between an interrupted run and its resumption
 _RUNTIME_FIELDS = frozenset({"checkpoint", "resume", "progress", "device", "threads", "cache_dir"})
 
@@ -172,11 +169,6 @@ class TrainConfig:
         if self.negatives not in NEGATIVES:
             raise InputError(
                 f"negatives: expected one of {', '.join(NEGATIVES)}, found {self.negatives!r}"
-            )
-        if self.negatives == "unbiased" and self.loss != "infonce":
-            raise InputError(
-                f"negatives: expected 'all' with loss={self.loss!r} ('unbiased' is "
-                "implemented for infonce only), found 'unbiased'"
             )
         for name in ("temperature", "sigma", "lr", "knn_temperature"):
             value = getattr(self, name)
@@ -295,9 +287,18 @@ def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 def _loss(
-    cfg: TrainConfig, sim: torch.Tensor, pos: torch.Tensor, self_: torch.Tensor
+    cfg: TrainConfig,
+    sim: torch.Tensor,
+    pos: torch.Tensor,
+    self_: torch.Tensor,
+    neg_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    kw: dict[str, Any] = {"layout": "nt_xent", "pos_index": pos, "self_index": self_}
+    kw: dict[str, Any] = {
+        "layout": "nt_xent",
+        "pos_index": pos,
+        "self_index": self_,
+        "neg_mask": neg_mask,
+    }
     tau = cfg.temperature
     if cfg.loss == "infonce":
         return nt_xent_from_sim(sim, tau, **kw)
@@ -331,7 +332,7 @@ def batch_loss(
         (2b, 2B) bool mask of each anchor's negatives.
     labels : (torch.Tensor, torch.Tensor), optional
         Anchor and key labels; when given, same-class negatives are removed
-        (:func:`remove_same_class`).
+        (:func:`true_negative_mask`).
 
     Returns
     -------
@@ -345,8 +346,8 @@ def batch_loss(
     b = z.shape[0] // 2
     keys = torch.cat([ddp.gather_with_grad(z[:b]), ddp.gather_with_grad(z[b:])])
     sim = z @ keys.T
-    train_sim = sim if labels is None else remove_same_class(sim, labels[0], labels[1], neg)
-    return _loss(cfg, train_sim, pos, self_), sim
+    keep = None if labels is None else true_negative_mask(labels[0], labels[1], neg)
+    return _loss(cfg, sim, pos, self_, keep), sim
 
 
 def _negative_mask(rows: int, cols: int, pos: torch.Tensor, self_: torch.Tensor) -> torch.Tensor:
@@ -357,30 +358,26 @@ def _negative_mask(rows: int, cols: int, pos: torch.Tensor, self_: torch.Tensor)
     return mask
 
 
-def remove_same_class(
-    sim: torch.Tensor, row_labels: torch.Tensor, key_labels: torch.Tensor, neg: torch.Tensor
+def true_negative_mask(
+    row_labels: torch.Tensor, key_labels: torch.Tensor, neg: torch.Tensor
 ) -> torch.Tensor:
-    """The "unbiased" similarity matrix: same-class negatives set to −10⁴.
+    """The "unbiased" negatives: each anchor's negatives of another class.
 
     Parameters
     ----------
-    sim : torch.Tensor
-        (R, M) anchor–key similarities.
     row_labels, key_labels : torch.Tensor
         Class labels of the R anchors and the M keys.
     neg : torch.Tensor
-        (R, M) bool, True on each anchor's negatives; only those entries are changed (the
-        positive always shares the anchor's class and is kept).
+        (R, M) bool, True on each anchor's negatives.
 
     Returns
     -------
     torch.Tensor
-        ``sim`` with entries (i, j) that are negatives of the anchor's class replaced by −10⁴,
-        whose e^{s/τ} is exactly 0 in float32 for every τ ≤ 100: NT-Xent then sums over the
-        true negatives only (the oracle "unbiased" loss of Chuang et al. 2020 / paper Table 1).
+        (R, M) bool ``neg_mask`` for :mod:`estimators.losses`: True where a key is a negative of
+        another class than the anchor. The losses then sum (or average) over the true negatives
+        only, the oracle "unbiased" loss of Chuang et al. 2020 / paper Table 1.
     """
-    same = (row_labels[:, None] == key_labels[None, :]) & neg
-    return sim.masked_fill(same, _REMOVED)
+    return neg & (row_labels[:, None] != key_labels[None, :])
 
 
 def _radius_stats(
