@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from dro_theory.errors import InputError
 
-__all__ = ["PairedData", "load_pairs"]
+__all__ = ["PairedData", "load_pairs", "validate_pairs"]
 
 FloatArray = NDArray[np.float64]
 Columns = Sequence[str | int] | str | int | None
@@ -217,9 +217,41 @@ def _load_csv(
     return data[:, x_idx], data[:, y_idx], [header[i] for i in x_idx], [header[i] for i in y_idx]
 
 
-def _validate(
-    x: FloatArray, y: FloatArray, x_names: list[str], y_names: list[str], where: str, min_rows: int
+def validate_pairs(
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    x_names: Sequence[str] | None = None,
+    y_names: Sequence[str] | None = None,
+    min_rows: int = 100,
+    source: str = "the arrays given",
 ) -> None:
+    """Check paired float64 (n, d) samples; raise :class:`InputError` on the first problem.
+
+    The checks (in order) are those of :func:`load_pairs`: finite values (with the count),
+    as many rows in y as in x, at least one column each, at least ``min_rows`` rows, and no
+    constant column (named, at most five shown).
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n, d_x)
+    y : numpy.ndarray, shape (m, d_y)
+    x_names, y_names : sequence of str, optional
+        Column names used in messages; ``x[0]``, ``x[1]`` … when None.
+    min_rows : int
+        Fewest rows accepted.
+    source : str
+        Where the data came from, quoted in every message ("... in <source>, found ...").
+
+    Raises
+    ------
+    InputError
+        NaN/inf entries, mismatched rows, no columns, fewer than ``min_rows`` rows, or a
+        constant column.
+    """
+    where = source
+    xn = list(x_names) if x_names is not None else [f"x[{i}]" for i in range(x.shape[1])]
+    yn = list(y_names) if y_names is not None else [f"y[{i}]" for i in range(y.shape[1])]
     for arr, label in ((x, "x"), (y, "y")):
         bad = int(arr.size - np.isfinite(arr).sum())
         if bad:
@@ -234,7 +266,7 @@ def _validate(
         raise InputError(f"x, y: expected at least one column each in {where}, found none")
     if x.shape[0] < min_rows:
         raise InputError(f"x, y: expected at least {min_rows} rows in {where}, found {x.shape[0]}")
-    for arr, names, label in ((x, x_names, "x"), (y, y_names, "y")):
+    for arr, names, label in ((x, xn, "x"), (y, yn, "y")):
         const = np.flatnonzero(np.ptp(arr, axis=0) == 0)
         if const.size:
             shown = ", ".join(repr(names[i]) for i in const[:5])
@@ -332,7 +364,7 @@ def load_pairs(
     if x_names is None or y_names is None:
         x_names = [f"x[{i}]" for i in range(x.shape[1])]
         y_names = [f"y[{i}]" for i in range(y.shape[1])]
-    _validate(x, y, x_names, y_names, where, min_rows)
+    validate_pairs(x, y, x_names=x_names, y_names=y_names, min_rows=min_rows, source=where)
     return PairedData(
         x=np.ascontiguousarray(x),
         y=np.ascontiguousarray(y),

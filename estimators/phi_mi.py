@@ -96,6 +96,7 @@ from estimators.bounds import (
 )
 from estimators.critics import CRITIC_NAMES, make_critic
 from estimators.device import resolve_device
+from estimators.io import validate_pairs
 
 __all__ = ["BOUND_NAMES", "MIN_ROWS", "FitHistory", "PhiMI", "PhiMIResult"]
 
@@ -232,12 +233,8 @@ def _as_matrix(a: ArrayLike, name: str) -> NDArray[np.float64]:
 
 def _check_pairs(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """float64 (n, d) arrays; same checks (and messages) as :func:`estimators.io.load_pairs`."""
-    from estimators.io import _validate
-
     xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")
-    x_names = [f"x[{i}]" for i in range(xa.shape[1])]
-    y_names = [f"y[{i}]" for i in range(ya.shape[1])]
-    _validate(xa, ya, x_names, y_names, "the arrays given to fit", MIN_ROWS)
+    validate_pairs(xa, ya, min_rows=MIN_ROWS, source="the arrays given to fit")
     return xa, ya
 
 

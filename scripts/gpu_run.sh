@@ -20,7 +20,9 @@
 #   CLDRO_WORK        scratch folder for the decode cache and checkpoints (default /tmp/cldro-gpu);
 #                     kept out of OUTDIR because checkpoints are large (≈ 135 MB each)
 #   CLDRO_GPU_SMOKE=1 tiny CPU smoke mode (256 images, 1 epoch, batch 32) to test this script
-#   CLDRO             the cldro command (default .venv/bin/cldro if present, else cldro)
+#   CLDRO             the cldro command (default .venv/bin/cldro if present, else cldro on PATH,
+#                     else `python3 -m validation.cli` from this checkout: the device machine
+#                     has torch but no installed cldro)
 set -euo pipefail
 
 OUT=${1:?usage: scripts/gpu_run.sh OUTDIR}
@@ -29,11 +31,14 @@ DATA=${CLDRO_DATA:-../shared/data/cifar10-jpeg.npz}
 WORK=${CLDRO_WORK:-/tmp/cldro-gpu}
 mkdir -p "$WORK"
 if [[ -n "${CLDRO:-}" ]]; then
-    CMD=$CLDRO
+    CMD=("$CLDRO")
 elif [[ -x .venv/bin/cldro ]]; then
-    CMD=.venv/bin/cldro
+    CMD=(.venv/bin/cldro)
+elif command -v cldro >/dev/null 2>&1; then
+    CMD=(cldro)
 else
-    CMD=cldro
+    export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
+    CMD=(python3 -m validation.cli)
 fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
@@ -47,7 +52,7 @@ fi
 
 for LOSS in infonce adnce; do
     echo "[$(date -u +%H:%M:%S)] resnet18 / $LOSS ($TAG)" >&2
-    "$CMD" train --dataset cifar10 --data "$DATA" --encoder resnet18 --loss "$LOSS" \
+    "${CMD[@]}" train --dataset cifar10 --data "$DATA" --encoder resnet18 --loss "$LOSS" \
         --temperature 0.4 --mu 0.7 --sigma 0.5 --lr 1e-3 --weight-decay 1e-6 --seed 2023 \
         "${SIZE[@]}" --cache-dir "$WORK/cache" \
         --checkpoint "$WORK/resnet18-$LOSS-$TAG.pt" --resume --no-progress \

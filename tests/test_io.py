@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dro_theory import InputError
-from estimators.io import load_pairs
+from estimators.io import load_pairs, validate_pairs
 
 N = 120
 
@@ -223,3 +223,55 @@ def test_options_that_do_not_apply(tmp_path: Path, xy: tuple[np.ndarray, np.ndar
         load_pairs(tmp_path / "m.npy", tmp_path / "y.csv")
     with pytest.raises(InputError, match=r"min_rows"):
         load_pairs(tmp_path / "d.npz", min_rows=0)
+
+
+# ------------------------------------------------------------------------------------------
+# validate_pairs (the checks load_pairs and PhiMI.fit share)
+def test_validate_pairs_accepts_good_data(xy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = xy
+    assert validate_pairs(x, y, min_rows=N, source="mem") is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "kwargs", "match"),
+    [
+        ("nan_x", {}, r"^x: expected finite values in mem, found 2 NaN/inf entries$"),
+        ("inf_y", {}, r"^y: expected finite values in mem, found 1 NaN/inf entries$"),
+        ("short_y", {}, r"^y: expected as many rows as x \(120\) in mem, found 119$"),
+        ("no_cols", {}, r"^x, y: expected at least one column each in mem, found none$"),
+        ("none", {"min_rows": 121}, r"^x, y: expected at least 121 rows in mem, found 120$"),
+        (
+            "const_y",
+            {},
+            r"^y: expected non-constant columns in mem, found constant column 'y\[1\]'$",
+        ),
+        (
+            "const_y",
+            {"y_names": ["a", "b"]},
+            r"^y: expected non-constant columns in mem, found constant column 'b'$",
+        ),
+        (
+            "const_x7",
+            {},
+            r"found constant column 'x\[0\]', 'x\[1\]', 'x\[2\]', 'x\[3\]', 'x\[4\]' and 2 more$",
+        ),
+    ],
+)
+def test_validate_pairs_errors(
+    xy: tuple[np.ndarray, np.ndarray], edit: str, kwargs: dict[str, object], match: str
+) -> None:
+    x, y = xy[0].copy(), xy[1].copy()
+    if edit == "nan_x":
+        x[3, 1] = x[4, 2] = np.nan
+    elif edit == "inf_y":
+        y[0, 0] = -np.inf
+    elif edit == "short_y":
+        y = y[:-1]
+    elif edit == "no_cols":
+        x = x[:, :0]
+    elif edit == "const_y":
+        y[:, 1] = 2.0
+    elif edit == "const_x7":
+        x = np.zeros((N, 7))
+    with pytest.raises(InputError, match=match):
+        validate_pairs(x, y, source="mem", **kwargs)  # type: ignore[arg-type]
