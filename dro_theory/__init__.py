@@ -1,13 +1,15 @@
 """dro_theory: φ-divergence balls, verified worst cases, duals, temperature ↔ radius, expansions.
 
-numpy / scipy only (cvxpy is imported inside the primal solver alone, torch never). The public
-names below are imported lazily so that ``import dro_theory`` stays light.
+numpy / scipy only: cvxpy is imported inside the primal solver alone (``import dro_theory`` does
+not load it), torch never.
+
+Note that the function :func:`worst_case` shares its name with the module
+``dro_theory.worst_case``; the package attribute is the function. To reach the module itself
+use ``importlib.import_module("dro_theory.worst_case")`` or ``from dro_theory.worst_case import
+...``.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import Any
 
 from dro_theory.divergences import (
     DIVERGENCE_NAMES,
@@ -15,21 +17,16 @@ from dro_theory.divergences import (
     divergence_from_spec,
     get_divergence,
 )
+from dro_theory.duals import PenalizedWorstCase, penalized_worst_case, worst_case_dual
 from dro_theory.errors import CldroError, DROSolveError, InputError
-
-_LAZY = {
-    "WorstCase": "dro_theory.worst_case",
-    "worst_case": "dro_theory.worst_case",
-    "worst_case_dual": "dro_theory.duals",
-    "penalized_worst_case": "dro_theory.duals",
-    "PenalizedWorstCase": "dro_theory.duals",
-    "radius_for_temperature": "dro_theory.lagrange",
-    "temperature_for_radius": "dro_theory.lagrange",
-    "lagrange_curve": "dro_theory.lagrange",
-    "LagrangeCurve": "dro_theory.lagrange",
-    "mean_variance": "dro_theory.expansions",
-    "MeanVariance": "dro_theory.expansions",
-}
+from dro_theory.expansions import MeanVariance, cumulants, mean_variance
+from dro_theory.lagrange import (
+    LagrangeCurve,
+    lagrange_curve,
+    radius_for_temperature,
+    temperature_for_radius,
+)
+from dro_theory.worst_case import WorstCase, worst_case, worst_case_sweep
 
 __all__ = [
     "DIVERGENCE_NAMES",
@@ -37,13 +34,19 @@ __all__ = [
     "DROSolveError",
     "Divergence",
     "InputError",
+    "LagrangeCurve",
+    "MeanVariance",
+    "PenalizedWorstCase",
+    "WorstCase",
+    "cumulants",
     "divergence_from_spec",
     "get_divergence",
-    *sorted(_LAZY),
+    "lagrange_curve",
+    "mean_variance",
+    "penalized_worst_case",
+    "radius_for_temperature",
+    "temperature_for_radius",
+    "worst_case",
+    "worst_case_dual",
+    "worst_case_sweep",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dro_theory' has no attribute {name!r}")

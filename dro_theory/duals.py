@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -132,11 +134,22 @@ class _Batch:
     g_max: FloatArray  # (B,)
     constant: NDArray[np.bool_]  # (B,)
     single: bool
+    f: FloatArray  # (B, n) the raw scores (g = (f − μ)·scale exactly, without going through d)
+    scale: FloatArray  # (B,) 1/σ (1 on constant rows)
 
     def rows(self, idx: NDArray[np.intp] | slice) -> _Rows:
         if isinstance(idx, np.ndarray) and _is_all(idx, self.d.shape[0]):
-            return _Rows(self.d, self.q0, self.g_max, self.top, self.uniform)
-        return _Rows(self.d[idx], self.q0[idx], self.g_max[idx], self.top[idx], self.uniform)
+            idx = slice(None)
+        return _Rows(
+            self.d[idx],
+            self.q0[idx],
+            self.g_max[idx],
+            self.top[idx],
+            self.uniform,
+            self.f[idx],
+            self.mu[idx],
+            self.scale[idx],
+        )
 
     def take(self, idx: NDArray[np.intp], *, single: bool = False) -> _Batch:
         """The batch of rows ``idx`` (repeats allowed), e.g. one row per (anchor, radius)."""
@@ -156,6 +169,8 @@ class _Batch:
             self.g_max[idx],
             self.constant[idx],
             single,
+            self.f[idx],
+            self.scale[idx],
         )
 
 
@@ -165,22 +180,44 @@ def _is_all(idx: NDArray[np.intp], size: int) -> bool:
 
 @dataclass(frozen=True)
 class _Rows:
-    """The standardised rows handed to a solver."""
+    """The standardised rows handed to a solver.
+
+    ``d`` = max g − g resolves the scores near the maximum; ``g`` = (f − μ)/σ is recomputed from
+    the raw scores, so it keeps full relative precision on the bulk even when max g is huge
+    (there max g − d would lose |max g|·ε absolutely).
+    """
 
     d: FloatArray
     q0: FloatArray
     g_max: FloatArray
     top: NDArray[np.bool_]
-    uniform: bool = False
+    uniform: bool
+    f: FloatArray
+    mu: FloatArray
+    scale: FloatArray
 
-    @property
+    @cached_property
     def g(self) -> FloatArray:
-        return self.g_max[:, None] - self.d
+        """g = (f − μ)/σ on the support (0 off it), computed from f (once; read-only)."""
+        g = self.f - self.mu[:, None]
+        g *= self.scale[:, None]
+        if not self.uniform:
+            g[self.q0 <= 0] = 0.0
+        return g
 
     def sub(self, idx: Index) -> _Rows:
         if isinstance(idx, slice):
             return self
-        return _Rows(self.d[idx], self.q0[idx], self.g_max[idx], self.top[idx], self.uniform)
+        return _Rows(
+            self.d[idx],
+            self.q0[idx],
+            self.g_max[idx],
+            self.top[idx],
+            self.uniform,
+            self.f[idx],
+            self.mu[idx],
+            self.scale[idx],
+        )
 
 
 @dataclass(frozen=True)
@@ -194,6 +231,8 @@ class _Solved:
     iterations: int
     #: rows whose root is pinned to float resolution (bracket collapsed); None: all
     settled: NDArray[np.bool_] | None = None
+    #: relative first-order residual per row (:func:`_stationarity`); None: not checked (TV)
+    stationarity: FloatArray | None = None
 
 
 def _prepare(scores: ArrayLike, weights: ArrayLike | None) -> _Batch:
@@ -234,7 +273,7 @@ def _prepare(scores: ArrayLike, weights: ArrayLike | None) -> _Batch:
     if not uniform:
         d[~support] = np.broadcast_to(np.maximum(g_max, 0.0)[:, None], d.shape)[~support]
     d[constant] = 0.0
-    return _Batch(q0, uniform, mu, sigma, d, top, p_max, f_max, g_max, constant, single)
+    return _Batch(q0, uniform, mu, sigma, d, top, p_max, f_max, g_max, constant, single, f2, scale)
 
 
 def _weights(weights: ArrayLike | None, b: int, n: int, single: bool) -> FloatArray:
@@ -258,17 +297,31 @@ def _weights(weights: ArrayLike | None, b: int, n: int, single: bool) -> FloatAr
     return w / total[:, None]
 
 
-def _check_root(solved: _Solved, name: str) -> None:
+def _root_ok(solved: _Solved) -> NDArray[np.bool_]:
+    """Rows whose scalar equation is solved (|r| ≤ _ACCEPT, or ≤ _FLOOR when pinned)."""
     residual = np.abs(solved.residual)
     ok = residual <= _ACCEPT
     if solved.settled is not None:
         ok |= solved.settled & (residual <= _FLOOR)
-    bad = ~ok
+    return np.asarray(ok)
+
+
+def _check_root(solved: _Solved, name: str) -> None:
+    """Raise DROSolveError unless every row's equation and first-order conditions hold."""
+    bad = ~_root_ok(solved)
     if np.any(bad):
         raise DROSolveError(
             f"{name}: the scalar dual equation did not converge for {int(bad.sum())} row(s) "
-            f"(largest |residual| {np.nanmax(np.abs(residual)):.3g})"
+            f"(largest |residual| {np.nanmax(np.abs(solved.residual)):.3g})"
         )
+    if solved.stationarity is not None:
+        off = ~(solved.stationarity <= _STATIONARY)
+        if np.any(off):
+            raise DROSolveError(
+                f"{name}: the worst case fails its first-order conditions for {int(off.sum())} "
+                f"row(s) (relative residual {np.max(solved.stationarity):.3g} > "
+                f"{_STATIONARY:g}): the scores' range is beyond what float64 resolves here"
+            )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,7 +583,8 @@ def _chi2_constrained(rows: _Rows, eta: FloatArray, *, sort: bool = False) -> _S
     size = eta.shape[0]
     kappa = 1.0 + eta
     x = np.empty(size)
-    g_min = rows.g_max - rows.d.max(axis=1)
+    g = rows.g  # exact (not max g − d): decides the free case and builds its ratio
+    g_min = np.where(rows.q0 > 0, g, np.inf).min(axis=1)
     free = 1.0 + np.sqrt(eta) * g_min >= 0.0
     x[free] = rows.g_max[free] + 1.0 / np.sqrt(eta[free])
     bind = np.flatnonzero(~free)
@@ -547,6 +601,10 @@ def _chi2_constrained(rows: _Rows, eta: FloatArray, *, sort: bool = False) -> _S
     m1 = np.einsum("ij,ij->i", rows.q0, h)
     ratio = h / m1[:, None]
     alpha = 0.5 * m1
+    if np.any(free):  # exactly L = 1 + √η g, α = 1/(2√η), from the exact scores
+        root_eta = np.sqrt(eta[free])
+        ratio[free] = np.where(rows.q0[free] > 0, 1.0 + root_eta[:, None] * g[free], 0.0)
+        alpha[free] = 0.5 / root_eta
     normalizer = rows.g_max - x + m1
     # residual of the defining equation E L² = 1 + η, on the log scale
     second = np.einsum("ij,ij->i", rows.q0 * ratio, ratio)
@@ -601,7 +659,8 @@ class _Power:
     def alpha(self, x: FloatArray, s: FloatArray) -> FloatArray:
         """α from E L = 1: (e^x/(κα))^{±e} S = 1."""
         sign = 1.0 if self.plus else -1.0
-        return np.exp(x) * s ** (1.0 / (sign * self.e)) / self.kappa
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/nan: caught by _verify
+            return np.asarray(np.exp(x) * s ** (1.0 / (sign * self.e)) / self.kappa)
 
     def log_mean(self, x: FloatArray, s: FloatArray, alpha: FloatArray) -> FloatArray:
         """log E L at fixed α: ±e (x − log κα) + log S."""
@@ -626,12 +685,45 @@ def _power_family(div: Divergence) -> _Power | None:
     return None
 
 
-def _normaliser_from_ratio(
+def _stationarity(
     div: Divergence, rows: _Rows, ratio: FloatArray, alpha: FloatArray
-) -> FloatArray:
-    """c = max g − α φ'(L_top): stationarity g_i = c + α φ'(L_i) at a maximiser."""
-    l_top = np.where(rows.top, ratio, -np.inf).max(axis=1)
-    return rows.g_max - alpha * div.phi_prime(l_top)
+) -> tuple[FloatArray, FloatArray]:
+    r"""c* and the relative first-order residual of a candidate likelihood ratio L.
+
+    At the optimum g_i − α φ'(L_i) = c* on every atom with q_i = q0_i L_i > 0 (the dual's
+    stationarity, equivalently L = (φ*)'((g − c*)/α)). With the exact scores g (not max g − d)
+    this returns
+
+    .. math:: c = E_q[g − α φ'(L)], \qquad
+              R = \max\Big(\frac{E_q |g − α φ'(L) − c|}{E_q |g| + |c| + α},\;
+              |E_{q0} L − 1|\Big),
+
+    both free of cancellation against max g; R is at the rounding level (~1e-15) for a correct
+    L, and O(1) for a wrong one (e.g. a ratio computed through max g − d when max g ≫ 1).
+    """
+    q = rows.q0 * ratio
+    mass = q.sum(axis=1)
+    q /= mass[:, None]
+    g = rows.g
+    pos = q > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t = g - alpha[:, None] * np.asarray(div.phi_prime(np.where(pos, ratio, 1.0)))
+        t = np.where(pos, t, 0.0)
+        c = np.einsum("ij,ij->i", q, t)
+        dev = np.einsum("ij,ij->i", q, np.abs(np.where(pos, t - c[:, None], 0.0)))
+        size = np.einsum("ij,ij->i", q, np.abs(g)) + np.abs(c) + alpha
+        rel = np.maximum(dev / size, np.abs(mass - 1.0))
+    return c, np.where(np.isfinite(rel), rel, np.inf)
+
+
+def _no_normaliser(alpha: FloatArray) -> FloatArray:
+    """Placeholder normaliser, replaced by c from :func:`_stationarity` after the solve."""
+    return np.full_like(alpha, np.nan)
+
+
+#: a solution is accepted when its relative first-order residual (:func:`_stationarity`) is
+#: below this; rounding gives ~1e-15, a wrong ratio O(1)
+_STATIONARY = 1e-9
 
 
 def _power_constrained(div: Divergence, fam: _Power, rows: _Rows, eta: FloatArray) -> _Solved:
@@ -659,8 +751,9 @@ def _power_constrained(div: Divergence, fam: _Power, rows: _Rows, eta: FloatArra
     root = find_increasing_root(fun, x0)
     ratio, s = state(root.x, slice(None))
     alpha = fam.alpha(root.x, s)
-    normalizer = _normaliser_from_ratio(div, rows, ratio, alpha)
-    return _Solved(ratio, alpha, normalizer, root.residual, root.iterations, root.converged)
+    return _Solved(
+        ratio, alpha, _no_normaliser(alpha), root.residual, root.iterations, root.converged
+    )
 
 
 def _power_penalized(div: Divergence, fam: _Power, rows: _Rows, alpha: FloatArray) -> _Solved:
@@ -678,8 +771,107 @@ def _power_penalized(div: Divergence, fam: _Power, rows: _Rows, alpha: FloatArra
     root = find_increasing_root(fun, np.log(fam.e * alpha * div.curvature))
     h = fam.shape(rows.d, root.x)
     ratio = h / np.einsum("ij,ij->i", rows.q0, h)[:, None]
-    normalizer = _normaliser_from_ratio(div, rows, ratio, alpha)
-    return _Solved(ratio, alpha, normalizer, root.residual, root.iterations, root.converged)
+    return _Solved(
+        ratio, alpha, _no_normaliser(alpha), root.residual, root.iterations, root.converged
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# "plus" families in the threshold b itself: L ∝ (g − b)_+^e with g exact
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Threshold:
+    """L = q/q0 = (g − b)_+^e / E_{q0}(g − b)_+^e in the log domain, and E_q 1/(g − b)."""
+
+    ratio: FloatArray
+    log_s: FloatArray  # log E_{q0} (g − b)_+^e
+    inv_mean: FloatArray  # E_q[1/(g − b)]
+    inv: FloatArray  # 1/(g − b) on the support, 0 off it
+
+
+def _threshold_state(g: FloatArray, q0: FloatArray, b: FloatArray, e: float) -> _Threshold:
+    base = g - b[:, None]
+    pos = (base > 0) & (q0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        logw = np.where(pos, e * np.log(np.where(pos, base, 1.0)), -np.inf)
+        top = logw.max(axis=1)
+        finite = np.isfinite(top)
+        shift = np.where(finite, top, 0.0)
+        w = np.exp(logw - shift[:, None])
+        s = np.einsum("ij,ij->i", q0, w)
+        log_s = np.where(finite, shift + np.log(s), -np.inf)
+        ratio = w / s[:, None]
+        inv = np.where(pos, 1.0 / np.where(pos, base, 1.0), 0.0)
+        inv_mean = np.einsum("ij,ij->i", q0 * ratio, inv)
+    return _Threshold(ratio, log_s, inv_mean, inv)
+
+
+def _bulk_scale(rows: _Rows, g: FloatArray) -> FloatArray:
+    """s = E_{q0}|g| (> 0 on non-constant rows; ≤ 1 as σ_g = 1)."""
+    return np.einsum("ij,ij->i", rows.q0, np.abs(g))
+
+
+def _plus_penalized_threshold(
+    div: Divergence, fam: _Power, rows: _Rows, alpha: FloatArray
+) -> _Solved:
+    r"""Penalised χ² / Cressie–Read (α > 1) solved in the threshold b (not log(max g − b)).
+
+    L = ((g − b)_+/(κα))^e with E_{q0} L = 1, i.e. r(t) = log E_{q0}(g + t)_+^e − e log κα = 0
+    in t = −b (increasing; dr/dt = e E_q[1/(g − b)]). The log-gap parametrisation of
+    :func:`_power_penalized` resolves b only to |max g − b|·ε, which is useless when
+    max g ≫ 1 and the bulk of q0 carries the answer (heavy-tailed scores on a quadrature grid);
+    here the precision is |b|·ε. The variable is t = −b/s with s = E_{q0}|g| (the bulk's
+    scale, ≪ 1 when σ is dominated by a far tail), so that the root finder's absolute
+    tolerances act on the bulk's scale. Started from the small-deviation law
+    L ≈ 1 + g/(αφ''(1)), i.e. b₀ = −e α φ''(1).
+    """
+    g = rows.g
+    log_ka = fam.e * np.log(fam.kappa * alpha)
+    unit = _bulk_scale(rows, g)
+
+    def fun(t: FloatArray, idx: Index) -> tuple[FloatArray, FloatArray]:
+        st = _threshold_state(g[idx], rows.q0[idx], -t * unit[idx], fam.e)
+        return st.log_s - log_ka[idx], fam.e * st.inv_mean * unit[idx]
+
+    root = find_increasing_root(fun, fam.e * alpha * div.curvature / unit)
+    ratio = _threshold_state(g, rows.q0, -root.x * unit, fam.e).ratio
+    return _Solved(
+        ratio, alpha, _no_normaliser(alpha), root.residual, root.iterations, root.converged
+    )
+
+
+def _plus_constrained_threshold(
+    div: Divergence, fam: _Power, rows: _Rows, eta: FloatArray
+) -> _Solved:
+    r"""Constrained χ² / Cressie–Read (α > 1) in the threshold b: D_φ(q_b‖q0) = η.
+
+    L = (g − b)_+^e / E_{q0}(g − b)_+^e; D(b) = E_{q0} φ(L) increases from 0 (b → −∞) to the
+    point-mass radius (b → max g), so r(b) = log D(b) − log η is increasing, with
+    dL_i/db = e L_i (E_q[1/(g − b)] − 1/(g_i − b)). Used where the log-gap form cannot resolve
+    b (see :func:`_plus_penalized_threshold`; variable b/s, s = E_{q0}|g|); started from
+    L ≈ 1 + √(2η/φ''(1)) g. The multiplier follows from L = ((g − b)/(κα))^e:
+    κα = (E_{q0}(g − b)_+^e)^{1/e}.
+    """
+    g = rows.g
+    log_eta = np.log(eta)
+    unit = _bulk_scale(rows, g)
+
+    def fun(y: FloatArray, idx: Index) -> tuple[FloatArray, FloatArray]:
+        q0 = rows.q0[idx]
+        st = _threshold_state(g[idx], q0, y * unit[idx], fam.e)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            radius = np.einsum("ij,ij->i", q0, div.phi(st.ratio))
+            dl = fam.e * st.ratio * (st.inv_mean[:, None] - st.inv)
+            d_radius = np.einsum("ij,ij->i", q0 * div.phi_prime(st.ratio), dl)
+            r = np.where(np.isfinite(st.log_s), np.log(radius) - log_eta[idx], np.inf)
+            return r, d_radius / radius * unit[idx]
+
+    root = find_increasing_root(fun, -fam.e / np.sqrt(2.0 * eta / div.curvature) / unit)
+    st = _threshold_state(g, rows.q0, root.x * unit, fam.e)
+    alpha = np.exp(st.log_s / fam.e) / fam.kappa
+    return _Solved(
+        st.ratio, alpha, _no_normaliser(alpha), root.residual, root.iterations, root.converged
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -702,8 +894,9 @@ def _js_penalized(rows: _Rows, alpha: FloatArray) -> _Solved:
     root = find_increasing_root(fun, np.zeros(alpha.shape[0]))
     ratio = w / (one_minus + np.exp(root.x)[:, None])
     ratio /= np.einsum("ij,ij->i", rows.q0, ratio)[:, None]
-    normalizer = _normaliser_from_ratio(JensenShannon(), rows, ratio, alpha)
-    return _Solved(ratio, alpha, normalizer, root.residual, root.iterations, root.converged)
+    return _Solved(
+        ratio, alpha, _no_normaliser(alpha), root.residual, root.iterations, root.converged
+    )
 
 
 def _js_constrained(div: Divergence, rows: _Rows, eta: FloatArray) -> _Solved:
@@ -761,7 +954,63 @@ def _tv_penalized(rows: _Rows, alpha: FloatArray) -> _Solved:
 # ----------------------------------------------------------------------------------------------
 # dispatch
 # ----------------------------------------------------------------------------------------------
+def _threshold_family(div: Divergence) -> _Power | None:
+    """The "plus" shapes (χ², Cressie–Read α > 1) that have a threshold-form fallback."""
+    fam = _power_family(div)
+    return fam if fam is not None and fam.plus else None
+
+
+def _verify(
+    div: Divergence,
+    rows: _Rows,
+    solved: _Solved,
+    target: FloatArray,
+    fallback: Callable[[Divergence, _Power, _Rows, FloatArray], _Solved],
+) -> _Solved:
+    r"""Check the first-order conditions; re-solve failing "plus" rows in the threshold form.
+
+    Sets c* = E_q[g − α φ'(L)] and the relative stationarity residual (:func:`_stationarity`,
+    computed from the exact scores). Rows whose scalar equation did not converge or whose
+    residual exceeds ``_STATIONARY`` are re-solved by ``fallback`` (χ², Cressie–Read α > 1:
+    b itself instead of log(max g − b)) and kept from there; :func:`_check_root` then raises
+    for any row still failing, so a wrong ratio is never returned.
+    """
+    if isinstance(div, TotalVariation):
+        return solved
+    c, rel = _stationarity(div, rows, solved.ratio, solved.alpha)
+    solved = replace(solved, normalizer=c, stationarity=rel)
+    fam = _threshold_family(div)
+    bad = np.flatnonzero(~_root_ok(solved) | ~(rel <= _STATIONARY))
+    if fam is None or bad.size == 0:
+        return solved
+    sub = rows.sub(bad)
+    again = fallback(div, fam, sub, target[bad])
+    c_b, rel_b = _stationarity(div, sub, again.ratio, again.alpha)
+    ratio = solved.ratio.copy()
+    alpha, normalizer, stat = solved.alpha.copy(), c.copy(), rel.copy()
+    residual = solved.residual.copy()
+    settled = np.ones(alpha.shape, dtype=bool) if solved.settled is None else solved.settled.copy()
+    ratio[bad], alpha[bad], normalizer[bad], stat[bad] = again.ratio, again.alpha, c_b, rel_b
+    residual[bad] = again.residual
+    settled[bad] = True if again.settled is None else again.settled
+    return _Solved(
+        ratio,
+        alpha,
+        normalizer,
+        residual,
+        max(solved.iterations, again.iterations),
+        settled,
+        stat,
+    )
+
+
 def _solve_constrained(div: Divergence, rows: _Rows, eta: FloatArray) -> _Solved:
+    return _verify(
+        div, rows, _solve_constrained_raw(div, rows, eta), eta, _plus_constrained_threshold
+    )
+
+
+def _solve_constrained_raw(div: Divergence, rows: _Rows, eta: FloatArray) -> _Solved:
     if isinstance(div, KL):
         return _kl_constrained(rows, eta)
     if isinstance(div, ChiSquare):
@@ -778,9 +1027,10 @@ def _solve_constrained(div: Divergence, rows: _Rows, eta: FloatArray) -> _Solved
 
 def _chi2_penalized(div: Divergence, rows: _Rows, alpha: FloatArray) -> _Solved:
     """Closed form L = 1 + g/(2α) while ≥ 0 (value μ + σ²/(4α)); else the power family."""
-    g_min = rows.g_max - rows.d.max(axis=1)
+    g = rows.g  # exact: 1 + g/(2α) must not go through max g − d
+    g_min = np.where(rows.q0 > 0, g, np.inf).min(axis=1)
     free = 1.0 + g_min / (2.0 * alpha) >= 0.0
-    ratio = 1.0 + rows.g / (2.0 * alpha[:, None])
+    ratio = 1.0 + g / (2.0 * alpha[:, None])
     ratio = np.where(rows.q0 > 0, ratio, 0.0)
     normalizer = np.zeros_like(alpha)
     residual = np.zeros_like(alpha)
@@ -799,6 +1049,13 @@ def _chi2_penalized(div: Divergence, rows: _Rows, alpha: FloatArray) -> _Solved:
 
 
 def _solve_penalized(
+    div: Divergence, rows: _Rows, alpha: FloatArray
+) -> tuple[_Solved, FloatArray | None]:
+    solved, kl_value = _solve_penalized_raw(div, rows, alpha)
+    return _verify(div, rows, solved, alpha, _plus_penalized_threshold), kl_value
+
+
+def _solve_penalized_raw(
     div: Divergence, rows: _Rows, alpha: FloatArray
 ) -> tuple[_Solved, FloatArray | None]:
     if isinstance(div, KL):
@@ -883,7 +1140,8 @@ def _solve_rows(
         else:
             q[block] = qr
         sig = batch.sigma[block]
-        value[block] = batch.mu[block] + sig * (rows.g_max - np.einsum("ij,ij->i", qr, rows.d))
+        # E_q g from the exact scores (max g − E_q d loses |max g|·ε when max g ≫ 1)
+        value[block] = batch.mu[block] + sig * np.einsum("ij,ij->i", qr, rows.g)
         alpha[block] = sig * solved.alpha
         normalizer[block] = batch.mu[block] + sig * solved.normalizer
         status[block] = "optimal"
@@ -1020,7 +1278,7 @@ def _penalized_rows(
         qr /= qr.sum(axis=1, keepdims=True)
         if kl_value is None:
             pen = np.einsum("ij,ij->i", rows.q0, div.phi(solved.ratio))
-            val_g = rows.g_max - np.einsum("ij,ij->i", qr, rows.d) - alpha * pen
+            val_g = np.einsum("ij,ij->i", qr, rows.g) - alpha * pen
         else:
             val_g = kl_value
         q[block] = qr

@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
@@ -161,6 +161,9 @@ class PhiMIResult:
     divergence: str
     bound: str
     critic: str
+    training: str
+    link_scale: float
+    link_shift: float
     n_train: int
     n_val: int
     n_test: int
@@ -289,7 +292,34 @@ class _ColumnMap:
 
 # ------------------------------------------------------------------------------------------
 # bounds on a score matrix
-def _tight(scores: torch.Tensor, div: Divergence) -> torch.Tensor:
+#: largest raw score fed to an exponential link: e^{2·30} ≈ 1e26 stays finite in float32
+_EXP_LINK_MAX = 30.0
+
+
+def _link(raw: torch.Tensor, div: Divergence, exp_link: bool = False) -> torch.Tensor:
+    r"""Critic T = link(v) of the raw network output v, matched to the optimal critic φ'(r).
+
+    * bounded dom φ*: :func:`estimators.bounds.constrain_to_domain` (f-GAN activations, which
+      are φ'(e^{c v}) for some c > 0 up to an additive constant for reverse KL, Hellinger,
+      JS, Cressie–Read α < 1);
+    * χ² with ``exp_link``: T = 2(e^{v} − 1) = φ'(e^{v}); Cressie–Read α > 1 with
+      ``exp_link``: T = (e^{(α−1)v} − 1)/(α − 1) = φ'(e^{v}). The critic then is a log-ratio
+      v ≈ log r, a quadratic form for Gaussians (representable by a separable critic with
+      embed ≥ d + 2), instead of the exponential r itself. v is clamped at 30;
+    * otherwise (KL, or χ² / α > 1 trained directly): identity (for KL φ'(e^{v}) = 1 + v).
+    """
+    _, hi, _ = div.conjugate_domain
+    if math.isfinite(hi):
+        return constrain_to_domain(raw, div)
+    if exp_link and div.name == "chi2":
+        return 2.0 * torch.expm1(torch.clamp(raw, max=_EXP_LINK_MAX))
+    if exp_link and div.name == "cressie_read":
+        a1 = float(div.alpha) - 1.0  # type: ignore[attr-defined]
+        return torch.expm1(a1 * torch.clamp(raw, max=_EXP_LINK_MAX)) / a1
+    return raw
+
+
+def _tight(scores: torch.Tensor, div: Divergence, exp_link: bool = False) -> torch.Tensor:
     """Tight bound of raw critic scores, valid on the whole support (see the module docstring).
 
     Unbounded dom φ*: exactly :func:`estimators.bounds.phi_tight`. Bounded dom φ* = (−∞, hi):
@@ -298,8 +328,7 @@ def _tight(scores: torch.Tensor, div: Divergence) -> torch.Tensor:
     at the fixed λ̂).
     """
     _, hi, _ = div.conjugate_domain
-    if math.isfinite(hi):
-        scores = constrain_to_domain(scores, div)
+    scores = _link(scores, div, exp_link)
     k = scores.shape[0]
     diag = torch.diagonal(scores)
     off = scores[~torch.eye(k, dtype=torch.bool, device=scores.device)]
@@ -309,17 +338,85 @@ def _tight(scores: torch.Tensor, div: Divergence) -> torch.Tensor:
     return diag.mean() - (lam + div.conjugate(off - lam).mean())
 
 
-def _bound_value(scores: torch.Tensor, bound: str, div: Divergence) -> torch.Tensor:
+def _bound_value(
+    scores: torch.Tensor, bound: str, div: Divergence, exp_link: bool = False
+) -> torch.Tensor:
     """The bound named ``bound`` on a (K, K) score matrix of *raw* critic outputs."""
     if bound == "tight":
-        return _tight(scores, div)
+        return _tight(scores, div, exp_link)
     if bound == "plain":
-        return phi_plain(constrain_to_domain(scores, div), div)
+        return phi_plain(_link(scores, div, exp_link), div)
     if bound == "infonce":
         return infonce(scores)
     if bound == "nwj":
         return nwj(scores)
     return dv(scores)
+
+
+# ------------------------------------------------------------------------------------------
+# two-stage fit: log-ratio critic, then the link's affine calibration on the validation split
+class _AffineCritic(torch.nn.Module):
+    """S_ij = a · v(x_i, y_j) + c for a trained log-ratio critic v (a > 0, c fixed scalars)."""
+
+    def __init__(self, inner: torch.nn.Module, scale: float, shift: float) -> None:
+        super().__init__()
+        self.inner = inner
+        param = next(inner.parameters())
+        self.register_buffer("scale", torch.tensor(scale, dtype=param.dtype))
+        self.register_buffer("shift", torch.tensor(shift, dtype=param.dtype))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Calibrated scores of shape (K, M)."""
+        return self.scale * self.inner(x, y) + self.shift
+
+
+#: most validation rows used to calibrate the link (a 2048² float64 matrix, 32 MiB)
+_CALIBRATION_ROWS = 2048
+
+
+def _calibrate(
+    critic: torch.nn.Module,
+    x_val: NDArray[np.float64],
+    y_val: NDArray[np.float64],
+    p: dict[str, Any],
+) -> tuple[float, float]:
+    r"""(a, c) maximising the target bound of T = link(a·v + c) on the validation split.
+
+    v is the log-ratio critic trained with Donsker–Varadhan (v ≈ log r + const, up to the
+    critic's shrinkage). With c = −log mean_Q e^{a v} + δ (so e^{a v + c} is a normalised
+    ratio estimate at δ = 0), Nelder–Mead over (log a, δ) from (0, 0). Two scalars fitted on
+    ≤ 2048 validation rows; the test split stays untouched, so the reported value is still a
+    held-out bound of one fixed critic.
+    """
+    m = min(x_val.shape[0], _CALIBRATION_ROWS)
+    v = PhiMI._scores(critic, x_val[:m], y_val[:m])
+    off = v[~torch.eye(m, dtype=torch.bool)]
+    div, bound, exp_link = p["div"], p["bound"], p["exp_link"]
+
+    def affine(theta: NDArray[np.float64]) -> tuple[float, float]:
+        a = math.exp(float(np.clip(theta[0], -6.0, 6.0)))
+        lme = float(torch.logsumexp(a * off, dim=0)) - math.log(off.numel())
+        return a, -lme + float(theta[1])
+
+    def loss(theta: NDArray[np.float64]) -> float:
+        a, c = affine(theta)
+        with torch.no_grad():
+            value = float(_bound_value(a * v + c, bound, div, exp_link))
+        return -value if math.isfinite(value) else math.inf
+
+    res = optimize.minimize(
+        loss,
+        np.zeros(2),
+        method="Nelder-Mead",
+        options={
+            "initial_simplex": np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]]),
+            "xatol": 1e-3,
+            "fatol": 1e-7,
+            "maxiter": 200,
+        },
+    )
+    theta = res.x if loss(res.x) <= loss(np.zeros(2)) else np.zeros(2)
+    return affine(theta)
 
 
 # ------------------------------------------------------------------------------------------
@@ -338,6 +435,11 @@ class PhiMI:
     bound : str
         ``tight`` (the CL-DRO form, Wu et al. Thm 3.6; default), ``plain`` (NWJ/f-GAN with the
         critic squashed into dom φ*), or the KL-only ``infonce``, ``nwj``, ``dv``.
+    training : str
+        ``log_ratio`` (default; for ``tight`` and ``plain``): train v ≈ log r with the
+        Donsker–Varadhan bound, then report the target bound of T = link(a·v + c) with (a, c)
+        fitted on the validation split (see the module docstring). ``direct``: train the
+        target bound itself (the only mode for ``infonce``, ``nwj``, ``dv``).
     critic : str
         ``separable`` (g(x)ᵀh(y), default) or ``concat`` (an MLP on [x, y]; K² forward passes).
     hidden, layers, embed : int
@@ -409,6 +511,7 @@ class PhiMI:
         self,
         divergence: str | Divergence = "kl",
         bound: str = "tight",
+        training: str = "log_ratio",
         critic: str = "separable",
         hidden: int = 256,
         layers: int = 2,
@@ -432,6 +535,7 @@ class PhiMI:
     ) -> None:
         self.divergence = divergence
         self.bound = bound
+        self.training = training
         self.critic = critic
         self.hidden = hidden
         self.layers = layers
@@ -482,9 +586,16 @@ class PhiMI:
             raise InputError(f"lr: expected a positive number, found {self.lr!r}") from exc
         if not math.isfinite(lr) or lr <= 0:
             raise InputError(f"lr: expected a positive number, found {self.lr!r}")
+        if self.training not in ("log_ratio", "direct"):
+            raise InputError(f"training: expected 'log_ratio' or 'direct', found {self.training!r}")
+        two_stage = self.training == "log_ratio" and bound in ("tight", "plain")
         return {
             "div": div,
             "bound": bound,
+            "two_stage": two_stage,
+            "exp_link": two_stage,
+            "train_div": as_divergence("kl") if two_stage else div,
+            "train_bound": "dv" if two_stage else bound,
             "critic": critic,
             "hidden": _check_int(self.hidden, "hidden", 1),
             "layers": _check_int(self.layers, "layers", 1 if critic == "concat" else 0),
@@ -585,6 +696,10 @@ class PhiMI:
         )
         critic.load_state_dict(best_state)
         critic = critic.to("cpu", torch.float64).eval()
+        scale, shift = 1.0, 0.0
+        if p["two_stage"]:
+            scale, shift = _calibrate(critic, xs[idx_val], ys[idx_val], p)
+            critic = _AffineCritic(critic, scale, shift).eval()
 
         estimate, ci, n_blocks = self._held_out(critic, xs[idx_test], ys[idx_test], p)
 
@@ -606,6 +721,9 @@ class PhiMI:
             divergence=str(p["div"]),
             bound=p["bound"],
             critic=p["critic"],
+            training="log_ratio" if p["two_stage"] else "direct",
+            link_scale=scale,
+            link_shift=shift,
             n_train=n_train,
             n_val=n_val,
             n_test=n_test,
@@ -631,7 +749,7 @@ class PhiMI:
     ) -> tuple[FitHistory, dict[str, torch.Tensor], int]:
         from tqdm.auto import tqdm
 
-        div, bound = p["div"], p["bound"]
+        div, bound = p["train_div"], p["train_bound"]
         opt = torch.optim.AdamW(critic.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         n_train = x_tr.shape[0]
         per_epoch = n_train // batch
@@ -706,7 +824,8 @@ class PhiMI:
         yt = torch.as_tensor(y, dtype=torch.float64, device=param.device)
         n = xt.shape[0]
         # concat critics hold rows × n × hidden activations: keep that under ~2^24
-        width = getattr(getattr(ev, "first", None), "out_features", None)
+        net = getattr(ev, "inner", ev)
+        width = getattr(getattr(net, "first", None), "out_features", None)
         rows = n if width is None else max(1, (1 << 24) // max(1, n * int(width)))
         with torch.no_grad():
             parts = [ev(xt[i : i + rows], yt).cpu() for i in range(0, n, rows)]
@@ -727,7 +846,7 @@ class PhiMI:
         for rows in np.array_split(np.arange(n), n_blocks):
             s = self._scores(critic, x[rows], y[rows])
             with torch.no_grad():
-                values.append(float(_bound_value(s, p["bound"], p["div"])))
+                values.append(float(_bound_value(s, p["train_bound"], p["train_div"])))
         return float(np.mean(values))
 
     def _held_out(
@@ -745,7 +864,7 @@ class PhiMI:
         for rows in np.array_split(np.arange(n), n_eval):
             s = self._scores(critic, x[rows], y[rows])
             with torch.no_grad():
-                estimates.append(float(_bound_value(s, p["bound"], p["div"])))
+                estimates.append(float(_bound_value(s, p["bound"], p["div"], p["exp_link"])))
         # batch means: m disjoint blocks of equal size b (a few rows may be left out)
         b = n // m
         s_all = None if n_eval > 1 else s
@@ -757,7 +876,7 @@ class PhiMI:
                 else s_all[np.ix_(rows, rows)]
             )
             with torch.no_grad():
-                block_values.append(float(_bound_value(sub, p["bound"], p["div"])))
+                block_values.append(float(_bound_value(sub, p["bound"], p["div"], p["exp_link"])))
         estimate = float(np.mean(estimates))
         se = float(np.std(block_values, ddof=1)) / math.sqrt(m)
         half = float(stats.t.ppf(0.5 + p["ci_level"] / 2.0, df=m - 1)) * se

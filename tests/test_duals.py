@@ -7,6 +7,8 @@ generic start; its own accuracy is ~1e-9, hence the 1e-8 tolerance there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -380,3 +382,123 @@ def test_error_paths() -> None:
         penalized_worst_case(f, "kl", 0.0)
     with pytest.raises(InputError, match=r"scores: expected finite values"):
         penalized_worst_case([np.nan, 1.0], "kl", 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# extreme quadrature-like instances vs an exact high-precision (mpmath) reference
+# --------------------------------------------------------------------------------------------
+def _hermite_instance(spec: str, m: int, rho: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Scores φ'(r) on an m×m Gauss–Hermite grid for a ρ-correlated Gaussian pair, and q0.
+
+    r(u, v) = p(u, v)/(p(u)p(v)) in the rotated coordinates, weights the product rule: for
+    m = 80 the weights span 1 down to ~1e-124 and χ²'s scores 2(r − 1) reach ~6.5e20 (the
+    inner problem of the φ-MI tight form). Standalone copy of the claim's setup.
+    """
+    from numpy.polynomial.hermite_e import hermegauss
+
+    z, w = hermegauss(m)
+    w = w / np.sqrt(2 * np.pi)
+    uu, vv = np.meshgrid(z, z, indexing="ij")
+    log_r = (
+        -0.5 * np.log1p(-(rho**2)) + rho * uu**2 / (2 * (1 + rho)) - rho * vv**2 / (2 * (1 - rho))
+    )
+    f = np.asarray(_div(spec).phi_prime(np.exp(log_r)), dtype=np.float64).ravel()
+    ww = np.outer(w, w).ravel()
+    keep = ww > 0
+    return f[keep], ww[keep] / ww[keep].sum()
+
+
+def _exact_plus_penalized(
+    f: np.ndarray, q0: np.ndarray, a: float, tau: float
+) -> tuple[float, np.ndarray, float]:
+    r"""max_q E_q f − τ D_φ(q‖q0) for χ² (a = 2) or Cressie–Read a = 1.5, exactly in mpmath.
+
+    Both have L = q/q0 = ((f − b)_+/(2τ))^e (χ²: (φ*)'(s) = (1 + s/2)_+, e = 1; CR 1.5:
+    (1 + s/2)_+², e = 2). With the support the k largest scores, E_{q0} L = 1 is linear
+    (e = 1: b = (S₁ − 2τ)/W) or quadratic (e = 2: W b² − 2S₁b + S₂ − 4τ² = 0, smaller root) in
+    b, with W, S₁, S₂ the support's Σw, Σwf, Σwf²; the one k with f_(k+1) ≤ b < f_(k) is the
+    answer. b is found with 50 digits (mpmath); returns (value, q, D_φ(q‖q0)).
+    """
+    mp = pytest.importorskip("mpmath")
+    ctx = mp.mp.clone()
+    ctx.dps = 50
+    order = np.argsort(-f, kind="stable")
+    fs = [ctx.mpf(float(x)) for x in f[order]]
+    ws = [ctx.mpf(float(x)) for x in q0[order]]
+    two_tau = ctx.mpf(2) * ctx.mpf(tau)
+    big_w, s1, s2 = ctx.mpf(0), ctx.mpf(0), ctx.mpf(0)
+    b = None
+    for k in range(len(fs)):
+        big_w += ws[k]
+        s1 += ws[k] * fs[k]
+        s2 += ws[k] * fs[k] ** 2
+        if a == 2.0:
+            cand = (s1 - two_tau) / big_w
+        else:
+            disc = s1**2 - big_w * (s2 - two_tau**2)
+            if disc < 0:
+                continue
+            cand = (s1 - ctx.sqrt(disc)) / big_w
+        below = fs[k + 1] if k + 1 < len(fs) else ctx.ninf
+        if below <= cand < fs[k]:
+            b = cand
+            break
+    assert b is not None
+    # with b exact, every term is well conditioned: f_i − b rounded once, then exact sums
+    gap = np.array([float(max(fi - b, 0) / two_tau) for fi in fs])
+    ratio = gap if a == 2.0 else gap**2
+    phis = (ratio - 1) ** 2 if a == 2.0 else (ratio**a - 1 - a * (ratio - 1)) / (a * (a - 1))
+    w_sorted = q0[order]
+    div_value = math.fsum(w_sorted * phis)
+    q_sorted = w_sorted * ratio
+    mean = math.fsum(q_sorted * f[order])
+    q = np.empty_like(q_sorted)
+    q[order] = q_sorted
+    return mean - tau * div_value, q, div_value
+
+
+#: (divergence, scores of, Gauss–Hermite nodes, τ or η): chi2's scores reach 6.5e20 at weights
+#: ~1e-124 (m = 80: silently 681070 instead of 1/3 before the fix; m = 36: DROSolveError)
+EXTREME_PENALIZED = [
+    ("chi2", "chi2", 80, 1.0),
+    ("chi2", "chi2", 80, 0.1),
+    ("chi2", "chi2", 36, 1.0),
+    ("cressie_read:1.5", "cressie_read:1.5", 80, 1.0),
+    ("cressie_read:1.5", "cressie_read:1.5", 80, 0.1),
+    ("cressie_read:1.5", "chi2", 80, 1.0),
+]
+EXTREME_CONSTRAINED = [
+    ("chi2", "chi2", 80, 0.1),
+    ("chi2", "chi2", 80, 1.0),
+    ("cressie_read:1.5", "cressie_read:1.5", 80, 0.1),
+    ("cressie_read:1.5", "chi2", 80, 1.0),
+]
+
+
+@pytest.mark.parametrize(("spec", "source", "m", "tau"), EXTREME_PENALIZED)
+def test_penalized_on_extreme_quadrature_matches_exact(
+    spec: str, source: str, m: int, tau: float
+) -> None:
+    f, q0 = _hermite_instance(source, m)
+    assert q0.min() < 1e-50 and f.max() > 1e8  # the regime of the bug: not O(1) data
+    a = 2.0 if spec == "chi2" else 1.5
+    value, q, _ = _exact_plus_penalized(f, q0, a, tau)
+    res = penalized_worst_case(f, spec, tau, weights=q0)
+    assert abs(res.value - value) <= 1e-10 * max(1.0, abs(value))
+    assert np.abs(res.q - q).sum() <= 1e-10
+
+
+@pytest.mark.parametrize(("spec", "source", "m", "eta"), EXTREME_CONSTRAINED)
+def test_constrained_on_extreme_quadrature_matches_exact(
+    spec: str, source: str, m: int, eta: float
+) -> None:
+    """V(η) = P(α*) + α*η: the exact penalised solution at the returned α* has D = η."""
+    f, q0 = _hermite_instance(source, m)
+    a = 2.0 if spec == "chi2" else 1.5
+    res = worst_case_dual(f, spec, eta, weights=q0)
+    assert res.status == "optimal"
+    value, q, radius = _exact_plus_penalized(f, q0, a, float(res.multiplier))
+    # D(α) has a bounded log-derivative here, so a relative error δ in α* moves D by ~δ
+    assert radius == pytest.approx(eta, rel=1e-9)
+    assert abs(res.value - (value + res.multiplier * eta)) <= 1e-10 * max(1.0, abs(res.value))
+    assert np.abs(res.q - q).sum() <= 1e-9
