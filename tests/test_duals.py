@@ -2,11 +2,15 @@
 
 Exact identities are checked to 1e-10 (float64, O(1) scores). The scipy reference minimises the
 two-variable dual c + αη + α E φ*((f − c)/α) with Nelder–Mead (xatol 1e-12, fatol 1e-15) from a
-generic start; its own accuracy is ~1e-9, hence the 1e-8 tolerance there.
+generic start; its own accuracy is ~1e-9, hence the 1e-8 tolerance there. Extreme
+Gauss–Hermite instances (weights to 1e-124, scores to 6.5e20) are checked against an exact
+sort-based χ² / Cressie–Read 1.5 solution (integer prefix sums, 50-digit threshold) to 1e-10:
+there float64 rounding of the answer is ~1e-15, so 1e-10 leaves room only for rounding.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -19,8 +23,14 @@ from scipy.special import logsumexp, softmax
 
 from dro_theory import penalized_worst_case, worst_case_dual
 from dro_theory.divergences import Divergence, divergence_from_spec, get_divergence
-from dro_theory.duals import _chi2_constrained, _prepare
-from dro_theory.errors import InputError
+from dro_theory.duals import (
+    _check_root,
+    _chi2_constrained,
+    _prepare,
+    _Solved,
+    _stationarity,
+)
+from dro_theory.errors import DROSolveError, InputError
 
 SPECS = [
     "kl",
@@ -417,35 +427,53 @@ def _exact_plus_penalized(
     (1 + s/2)_+², e = 2). With the support the k largest scores, E_{q0} L = 1 is linear
     (e = 1: b = (S₁ − 2τ)/W) or quadratic (e = 2: W b² − 2S₁b + S₂ − 4τ² = 0, smaller root) in
     b, with W, S₁, S₂ the support's Σw, Σwf, Σwf²; the one k with f_(k+1) ≤ b < f_(k) is the
-    answer. b is found with 50 digits (mpmath); returns (value, q, D_φ(q‖q0)).
+    answer: the largest k with b_k < f_(k) (water filling), found by bisection over k.
+    W, S₁, S₂ are prefix sums in exact integer arithmetic and b_k is solved with 50 digits
+    (mpmath); returns (value, q, D_φ(q‖q0)).
     """
     mp = pytest.importorskip("mpmath")
     ctx = mp.mp.clone()
     ctx.dps = 50
     order = np.argsort(-f, kind="stable")
-    fs = [ctx.mpf(float(x)) for x in f[order]]
-    ws = [ctx.mpf(float(x)) for x in q0[order]]
+    fo, wo = f[order], q0[order]
+    # every float is an integer over a power of two: scale all by a common 2^shift
+    parts = [x.as_integer_ratio() for x in (*fo.tolist(), *wo.tolist())]
+    shift = max(d.bit_length() for _, d in parts)
+    fi = [n * ((1 << shift) // d) for n, d in parts[: fo.size]]
+    wi = [n * ((1 << shift) // d) for n, d in parts[fo.size :]]
+    cum_w = list(itertools.accumulate(wi))
+    cum_1 = list(itertools.accumulate(w * v for w, v in zip(wi, fi, strict=True)))
+    cum_2 = list(itertools.accumulate(w * v * v for w, v in zip(wi, fi, strict=True)))
     two_tau = ctx.mpf(2) * ctx.mpf(tau)
-    big_w, s1, s2 = ctx.mpf(0), ctx.mpf(0), ctx.mpf(0)
-    b = None
-    for k in range(len(fs)):
-        big_w += ws[k]
-        s1 += ws[k] * fs[k]
-        s2 += ws[k] * fs[k] ** 2
+
+    def threshold(k: int) -> object:
+        big_w = ctx.ldexp(ctx.mpf(cum_w[k]), -shift)
+        s1 = ctx.ldexp(ctx.mpf(cum_1[k]), -2 * shift)
+        s2 = ctx.ldexp(ctx.mpf(cum_2[k]), -3 * shift)
         if a == 2.0:
-            cand = (s1 - two_tau) / big_w
+            return (s1 - two_tau) / big_w
+        disc = s1**2 - big_w * (s2 - two_tau**2)
+        # no real root: even the best b leaves E L > 1 on this support, which is too large
+        return (s1 - ctx.sqrt(disc)) / big_w if disc >= 0 else ctx.inf
+
+    def score(k: int) -> object:
+        return ctx.ldexp(ctx.mpf(fi[k]), -shift)
+
+    lo, hi = 0, fo.size - 1  # b_0 < f_(0) always (E L = 1 on the top atom alone)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if threshold(mid) < score(mid):
+            lo = mid
         else:
-            disc = s1**2 - big_w * (s2 - two_tau**2)
-            if disc < 0:
-                continue
-            cand = (s1 - ctx.sqrt(disc)) / big_w
-        below = fs[k + 1] if k + 1 < len(fs) else ctx.ninf
-        if below <= cand < fs[k]:
-            b = cand
-            break
-    assert b is not None
-    # with b exact, every term is well conditioned: f_i − b rounded once, then exact sums
-    gap = np.array([float(max(fi - b, 0) / two_tau) for fi in fs])
+            hi = mid - 1
+    b = threshold(lo)
+    below = score(lo + 1) if lo + 1 < fo.size else ctx.ninf
+    assert ctx.isfinite(b) and below <= b < score(lo)  # the support's KKT conditions, exactly
+    # with b exact, every term is well conditioned: f − b in double-double (f − b_hi is exact
+    # near b by Sterbenz), then exactly rounded sums
+    b_hi = float(b)
+    b_lo = float(b - b_hi)
+    gap = np.maximum((fo - b_hi) - b_lo, 0.0) / (2 * tau)
     ratio = gap if a == 2.0 else gap**2
     phis = (ratio - 1) ** 2 if a == 2.0 else (ratio**a - 1 - a * (ratio - 1)) / (a * (a - 1))
     w_sorted = q0[order]
@@ -458,20 +486,21 @@ def _exact_plus_penalized(
 
 
 #: (divergence, scores of, Gauss–Hermite nodes, τ or η): chi2's scores reach 6.5e20 at weights
-#: ~1e-124 (m = 80: silently 681070 instead of 1/3 before the fix; m = 36: DROSolveError)
+#: ~1e-124 (m = 80: silently 681070 instead of 1/3 before the fix; m = 36: DROSolveError).
 EXTREME_PENALIZED = [
     ("chi2", "chi2", 80, 1.0),
+    ("cressie_read:1.5", "cressie_read:1.5", 80, 1.0),
     ("chi2", "chi2", 80, 0.1),
     ("chi2", "chi2", 36, 1.0),
-    ("cressie_read:1.5", "cressie_read:1.5", 80, 1.0),
     ("cressie_read:1.5", "cressie_read:1.5", 80, 0.1),
     ("cressie_read:1.5", "chi2", 80, 1.0),
 ]
 EXTREME_CONSTRAINED = [
-    ("chi2", "chi2", 80, 0.1),
     ("chi2", "chi2", 80, 1.0),
-    ("cressie_read:1.5", "cressie_read:1.5", 80, 0.1),
     ("cressie_read:1.5", "chi2", 80, 1.0),
+    ("chi2", "chi2", 80, 0.1),
+    ("cressie_read:1.5", "cressie_read:1.5", 80, 0.1),
+    ("chi2", "chi2", 36, 0.1),
 ]
 
 
@@ -484,7 +513,7 @@ def test_penalized_on_extreme_quadrature_matches_exact(
     a = 2.0 if spec == "chi2" else 1.5
     value, q, _ = _exact_plus_penalized(f, q0, a, tau)
     res = penalized_worst_case(f, spec, tau, weights=q0)
-    assert abs(res.value - value) <= 1e-10 * max(1.0, abs(value))
+    assert abs(float(res.value) - value) <= 1e-10 * max(1.0, abs(value))
     assert np.abs(res.q - q).sum() <= 1e-10
 
 
@@ -497,8 +526,26 @@ def test_constrained_on_extreme_quadrature_matches_exact(
     a = 2.0 if spec == "chi2" else 1.5
     res = worst_case_dual(f, spec, eta, weights=q0)
     assert res.status == "optimal"
-    value, q, radius = _exact_plus_penalized(f, q0, a, float(res.multiplier))
+    alpha, got = float(res.multiplier), float(res.value)
+    value, q, radius = _exact_plus_penalized(f, q0, a, alpha)
     # D(α) has a bounded log-derivative here, so a relative error δ in α* moves D by ~δ
     assert radius == pytest.approx(eta, rel=1e-9)
-    assert abs(res.value - (value + res.multiplier * eta)) <= 1e-10 * max(1.0, abs(res.value))
+    assert abs(got - (value + alpha * eta)) <= 1e-10 * max(1.0, abs(got))
     assert np.abs(res.q - q).sum() <= 1e-9
+
+
+def test_first_order_check_rejects_a_ratio_built_from_max_minus_d() -> None:
+    """The verification step flags the pre-fix χ² ratio 1 + (max g − d)/(2α) (max g ~ 1e21)."""
+    f, q0 = _hermite_instance("chi2", 80)
+    batch = _prepare(f, q0)
+    rows = batch.rows(np.arange(1))
+    alpha = np.array([1.0]) / batch.sigma
+    exact = np.where(rows.q0 > 0, 1.0 + rows.g / (2 * alpha[:, None]), 0.0)
+    lossy = np.where(rows.q0 > 0, 1.0 + (rows.g_max[:, None] - rows.d) / (2 * alpha[:, None]), 0.0)
+    chi2 = get_divergence("chi2")
+    assert _stationarity(chi2, rows, exact, alpha)[1][0] <= 1e-12
+    assert _stationarity(chi2, rows, lossy, alpha)[1][0] > 1e-3
+    with pytest.raises(DROSolveError, match="first-order conditions"):
+        _check_root(
+            _Solved(lossy, alpha, alpha, np.zeros(1), 1, None, np.array([1e-3])), "temperature"
+        )
