@@ -11,7 +11,15 @@ import torch
 
 from dro_theory.errors import InputError
 from estimators.bounds import as_divergence, constrain_to_domain, dv, phi_plain, phi_tight
-from estimators.phi_mi import FitHistory, PhiMI, PhiMIResult, _ColumnMap, _tight
+from estimators.phi_mi import (
+    FitHistory,
+    PhiMI,
+    PhiMIResult,
+    _calibrate,
+    _ColumnMap,
+    _link,
+    _tight,
+)
 from estimators.synthetic import correlated_gaussians, gaussian_phi_mi, transform
 
 #: a tiny critic and budget: each fit is well under a second on one core
@@ -99,10 +107,58 @@ def test_estimate_is_the_bound_on_the_held_out_rows() -> None:
     s = torch.from_numpy(est.score(x[rows], y[rows]))
     assert s.dtype == torch.float64 and s.shape == (90, 90)
     assert est.estimate_ == pytest.approx(float(dv(s)), abs=1e-10)
-    # the plain χ² bound likewise (its critic is unconstrained: dom φ* = ℝ)
+    # the plain χ² bound likewise, at T = 2(e^{a v + c} − 1) of the calibrated log-ratio critic
     est2 = PhiMI(divergence="chi2", bound="plain", **TINY).fit(x, y)
     s2 = torch.from_numpy(est2.score(x[rows], y[rows]))
-    assert est2.estimate_ == pytest.approx(float(phi_plain(s2, "chi2")), abs=1e-10)
+    t2 = 2.0 * torch.expm1(s2)
+    assert est2.estimate_ == pytest.approx(float(phi_plain(t2, "chi2")), abs=1e-10)
+    assert est2.result_.training == "log_ratio"
+    # trained directly, the χ² critic is the identity link (raw scores are T)
+    est3 = PhiMI(divergence="chi2", bound="plain", training="direct", **TINY).fit(x, y)
+    s3 = torch.from_numpy(est3.score(x[rows], y[rows]))
+    assert est3.estimate_ == pytest.approx(float(phi_plain(s3, "chi2")), abs=1e-10)
+    assert (est3.result_.link_scale, est3.result_.link_shift) == (1.0, 0.0)
+    assert est3.result_.log_ratio_cap is None and est2.result_.log_ratio_cap is not None
+
+
+def test_exp_link_is_phi_prime_of_the_ratio() -> None:
+    # T = φ'(e^{v}) exactly: χ² φ'(t) = 2(t − 1); Cressie–Read φ'(t) = (t^{α−1} − 1)/(α − 1)
+    v = torch.linspace(-5.0, 5.0, 11, dtype=torch.float64)
+    chi2 = as_divergence("chi2")
+    np.testing.assert_allclose(
+        _link(v, chi2, exp_link=True).numpy(), chi2.phi_prime(np.exp(v.numpy())), rtol=1e-12
+    )
+    cr = as_divergence("cressie_read:1.5")
+    np.testing.assert_allclose(
+        _link(v, cr, exp_link=True).numpy(), cr.phi_prime(np.exp(v.numpy())), rtol=1e-12
+    )
+    assert torch.equal(_link(v, chi2), v) and torch.equal(_link(v, as_divergence("kl"), True), v)
+    assert bool(torch.isfinite(_link(torch.tensor([1e4]), chi2, exp_link=True)).all())
+
+
+def test_calibration_never_lowers_the_validation_bound() -> None:
+    # _calibrate returns the Nelder–Mead optimum or its start (a = 1, c normalising e^{v}
+    # under Q, v capped at its largest joint value). With m = 60 ≤ 64 + 1 rows it uses every
+    # off-diagonal pair, so its objective is the tight bound of the whole capped matrix, and
+    # the calibrated value is >= the start's.
+    x, y = _data(n=300)
+    est = PhiMI(divergence="kl", training="direct", **TINY).fit(x, y)
+    critic = est.critic_
+    m = 60
+    xs, ys = x[:m], y[:m]
+    v = PhiMI._scores(critic, xs, ys)
+    cap = float(torch.diagonal(v).max())
+    vc = torch.clamp(v, max=cap)
+    off = vc[~torch.eye(m, dtype=torch.bool)]
+    c0 = -(float(torch.logsumexp(off, 0)) - math.log(off.numel()))
+    for divergence in ("chi2", "hellinger", "tv"):
+        div = as_divergence(divergence)
+        p = {"div": div, "bound": "tight", "exp_link": True}
+        a, c, cap_fit = _calibrate(critic, xs, ys, p)
+        assert cap_fit == cap and a > 0 and math.isfinite(c)
+        start = float(_tight(vc + c0, div, exp_link=True))
+        best = float(_tight(a * vc + c, div, exp_link=True))
+        assert best >= start - 1e-12, (divergence, best, start)
 
 
 def test_score_rejects_wrong_columns() -> None:
@@ -241,6 +297,7 @@ def test_progress_off_by_default(capsys: pytest.CaptureFixture[str]) -> None:
         ({"bound": "dv", "divergence": "tv"}, "bound='dv' estimates KL MI only"),
         ({"bound": "smile"}, "bound: expected one of tight, plain, infonce, nwj, dv"),
         ({"critic": "bilinear"}, "critic: expected one of separable, concat"),
+        ({"training": "joint"}, "training: expected 'log_ratio' or 'direct', found 'joint'"),
         ({"divergence": "kll"}, "divergence: expected one of"),
         ({"divergence": "cr:abc"}, "divergence: expected NAME:ALPHA"),
         ({"steps": 0}, "steps: expected an int >= 1"),
@@ -288,15 +345,26 @@ def test_bad_data() -> None:
 # ------------------------------------------------------------------------------------------
 # statistical accuracy (opt-in: pytest -m slow)
 #
-# Every slow test uses n = 5000 samples (1500 held out), the default estimator, seed 0, and a
-# tolerance made of two stated parts:
-#   * the 95% batch-means half-width of the estimate (sampling error of the held-out split);
-#   * a critic allowance of 10% of the true value (plus 0.02 nats): the variational bound is a
-#     *lower* bound whose gap is the critic's approximation/optimisation error, which the
-#     default budget (≤ 3000 steps, early stopping) is required to keep within that share.
-#     The O(1/n) upward Jensen bias of the log-mean forms is ≤ (e^{2I} − 1)/(2·1500) ≤ 0.003
-#     nats for every case below (I_KL ≤ 1), inside the 0.02.
+# Every slow test uses n = 5000 samples (1500 held out), the default estimator, seed 0.
+# The estimate is a held-out *lower* bound, so the tolerance is one-sided by construction:
+#   upper: estimate ≤ truth + half + bias, with half the 95% batch-means half-width (sampling
+#     error of the test split) and bias = (e^{2 I_KL} − 1)/(2·1500) ≤ 0.003 nats, the O(1/n)
+#     upward Jensen term of the inner minimum (module docstring of estimators.phi_mi);
+#   lower: estimate ≥ truth − half − SHORTFALL[d]·truth, where SHORTFALL is the documented
+#     accuracy of the default estimator at n = 5000: the worst relative shortfall
+#     (truth − estimate)/truth of KL, Hellinger and TV over seeds 0, 1, 2 (I_KL = 1,
+#     measured before these tests were written, one thread), rounded up to the next percent:
+#       d = 1:  KL 5.7/3.9/2.8 %, Hellinger 6.9/2.5/5.6 %, TV 3.6/2.2/0.0 %  → 7 %
+#       d = 5:  KL 8.4/2.0/2.1 %, Hellinger 8.0/−0.1/3.5 %, TV 4.1/−2.1/0.4 % → 9 %
+#       d = 20: KL 11.7/15.1/12.1 %, Hellinger 13.1/15.9/11.2 %, TV 4.8/7.5/5.6 % → 16 %
+#     The same oracle estimator at the true critic falls short by ≤ 2.4 % (median of 20
+#     seeds), so the shortfall is the critic's (2800 training rows), not the statistic's.
+# χ² (I_KL = 0.5, truth 1.718) is held to the same rule. Its own shortfall over seeds 0–2 is
+# larger (d = 1: 17/29/27 %, d = 5: 21/24/15 %, d = 20: 23/36/28 %) and its half-width is wide
+# (0.23–0.47, driven by E_Q r̂²); at d = 1 even the oracle is heavy-tailed (E_Q r³ = ∞).
 N_SLOW = 5000
+N_TEST_SLOW = 1500
+SHORTFALL = {1: 0.07, 5: 0.09, 20: 0.16}
 
 
 def _gaussian(d: int, i_kl: float, seed: int = 0, n: int = N_SLOW) -> tuple[Any, Any, list[float]]:
@@ -305,9 +373,11 @@ def _gaussian(d: int, i_kl: float, seed: int = 0, n: int = N_SLOW) -> tuple[Any,
     return s.x, s.y, [rho] * d
 
 
-def _tolerance(est: PhiMI, truth: float) -> float:
+def _limits(est: PhiMI, truth: float, d: int, i_kl: float) -> tuple[float, float]:
+    """(low, high) the estimate must lie in (see above)."""
     half = 0.5 * (est.ci_[1] - est.ci_[0])
-    return half + 0.10 * abs(truth) + 0.02
+    bias = math.expm1(2.0 * i_kl) / (2.0 * N_TEST_SLOW)
+    return truth - half - SHORTFALL[d] * truth, truth + half + bias
 
 
 @pytest.mark.slow
@@ -315,24 +385,16 @@ def _tolerance(est: PhiMI, truth: float) -> float:
 @pytest.mark.parametrize(
     ("divergence", "i_kl"), [("kl", 1.0), ("chi2", 0.5), ("hellinger", 1.0), ("tv", 1.0)]
 )
-def test_recovers_gaussian_phi_mi(
-    divergence: str, i_kl: float, d: int, request: pytest.FixtureRequest
-) -> None:
-    if divergence == "chi2" and d > 1:
-        # Known failure, kept visible (the test still runs; XPASS if it ever passes): the χ²
-        # critic must learn r itself (T* = 2(r − 1), exponential in the quadratic log-ratio),
-        # and with 2800 training rows it stops near 0.9 of the true 1.72 (measured, seed 0,
-        # standardised inputs: 0.95 at d = 5, 0.88 at d = 20).
-        request.applymarker(pytest.mark.xfail(reason="chi2 at d >= 5 underestimates"))
+def test_recovers_gaussian_phi_mi(divergence: str, i_kl: float, d: int) -> None:
     x, y, rhos = _gaussian(d, i_kl)
     truth = gaussian_phi_mi(rhos, divergence).value
     est = PhiMI(divergence=divergence, seed=0).fit(x, y)
-    tol = _tolerance(est, truth)
+    low, high = _limits(est, truth, d, i_kl)
     print(
         f"{divergence} d={d}: truth {truth:.4f} estimate {est.estimate_:.4f} ci {est.ci_} "
-        f"tol {tol:.4f} steps {est.steps_} {est.seconds_:.0f}s"
+        f"limits [{low:.4f}, {high:.4f}] steps {est.steps_} {est.seconds_:.0f}s"
     )
-    assert abs(est.estimate_ - truth) <= tol, (est.estimate_, est.ci_, truth)
+    assert low <= est.estimate_ <= high, (est.estimate_, est.ci_, truth)
 
 
 @pytest.mark.slow
@@ -352,27 +414,28 @@ def test_independent_is_zero(divergence: str) -> None:
 def test_invariant_to_monotone_maps() -> None:
     # I_φ is invariant to per-variable bijections. Same rows, same split, same seed: the two
     # estimates differ by the critic's fit on the warped data only, tolerance = the two CI
-    # half-widths + 10% of the true value (the critic allowance above).
+    # half-widths + the documented shortfall at d = 5 (SHORTFALL above) of the true value.
     x, y, rhos = _gaussian(5, 1.0)
     truth = gaussian_phi_mi(rhos, "kl").value
     a = PhiMI(seed=0).fit(x, y)
     warped = transform(x, y, "half_cube")
     b = PhiMI(seed=0).fit(warped.x, warped.y)
-    tol = 0.5 * (a.ci_[1] - a.ci_[0]) + 0.5 * (b.ci_[1] - b.ci_[0]) + 0.10 * truth
+    tol = 0.5 * (a.ci_[1] - a.ci_[0]) + 0.5 * (b.ci_[1] - b.ci_[0]) + SHORTFALL[5] * truth
     print(
         f"monotone: truth {truth:.4f} plain {a.estimate_:.4f} "
         f"half_cube {b.estimate_:.4f} tol {tol:.4f}"
     )
     assert abs(a.estimate_ - b.estimate_) <= tol, (a.estimate_, b.estimate_, tol)
-    assert abs(b.estimate_ - truth) <= _tolerance(b, truth)
+    low, high = _limits(b, truth, 5, 1.0)
+    assert low <= b.estimate_ <= high
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("divergence", ["kl", "hellinger"])
 def test_noise_on_y_lowers_the_estimate(divergence: str) -> None:
     # Data processing: Y' = Y + ε (σ = 1) has canonical correlations ρ/√2, so I_φ drops from
-    # 1.0 to 0.30 nats (KL) — far more than the two tolerances together; both estimates must
-    # also match their own truths.
+    # 1.0 to 0.45 nats (KL) — far more than the two tolerances together; both estimates must
+    # also lie within their own limits (noisy: I_KL = 0.30, so its Jensen bias is smaller).
     x, y, rhos = _gaussian(5, 1.0)
     noisy = y + np.random.default_rng(1).standard_normal(y.shape)
     clean_truth = gaussian_phi_mi(rhos, divergence).value
@@ -384,5 +447,8 @@ def test_noise_on_y_lowers_the_estimate(divergence: str) -> None:
         f"noisy {b.estimate_:.4f} (truth {noisy_truth:.4f})"
     )
     assert b.estimate_ < a.estimate_
-    assert abs(a.estimate_ - clean_truth) <= _tolerance(a, clean_truth)
-    assert abs(b.estimate_ - noisy_truth) <= _tolerance(b, noisy_truth)
+    low, high = _limits(a, clean_truth, 5, 1.0)
+    assert low <= a.estimate_ <= high
+    noisy_kl = gaussian_phi_mi([r / math.sqrt(2) for r in rhos], "kl").value
+    low, high = _limits(b, noisy_truth, 5, noisy_kl)
+    assert low <= b.estimate_ <= high
