@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from dro_theory.errors import InputError
 
-__all__ = ["PairedData", "load_pairs", "validate_pairs"]
+__all__ = ["PairedData", "load_npy", "load_pairs", "validate_pairs"]
 
 FloatArray = NDArray[np.float64]
 Columns = Sequence[str | int] | str | int | None
@@ -74,16 +74,32 @@ def _numeric(arr: NDArray[np.generic], what: str) -> FloatArray:
     return out.reshape(out.shape[0], -1)
 
 
-def _load_npy(path: Path, name: str) -> FloatArray:
+def load_npy(path: str | Path, name: str = "path") -> FloatArray:
+    """Load one numeric ``.npy`` array (any shape) as float64.
+
+    Raises
+    ------
+    InputError
+        Naming ``name``: missing file, not a readable ``.npy`` (e.g. a text file or an ``.npz``
+        archive under that name), or a non-numeric dtype.
+    """
+    p = _existing(path, name)
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(
-            f"{name}: expected a NumPy .npy file, found {path.name!r} unreadable as one ({exc})"
+            f"{name}: expected a NumPy .npy file, found {p.name!r} unreadable as one ({exc})"
         ) from exc
     if not isinstance(arr, np.ndarray):
-        raise InputError(f"{name}: expected a .npy array, found an .npz archive in {path.name!r}")
-    return _numeric(arr, f"{name} ({path.name})")
+        arr.close()
+        raise InputError(f"{name}: expected a .npy array, found an .npz archive in {p.name!r}")
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} ({p.name}): expected a numeric array, found dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _load_npy(path: Path, name: str) -> FloatArray:
+    return _numeric(load_npy(path, name), f"{name} ({path.name})")
 
 
 def _load_npz(path: Path) -> tuple[FloatArray, FloatArray]:

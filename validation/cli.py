@@ -98,25 +98,16 @@ def worst_case_cmd(
 
 
 def _wc_load_vector(path: Path, name: str) -> Any:
-    """Load a 1-D numeric .npy file; InputError naming ``name`` otherwise."""
-    import numpy as np
-
+    """Load a 1-D numeric .npy file (estimators.io.load_npy); InputError naming ``name``."""
     from dro_theory.errors import InputError
+    from estimators.io import load_npy
 
-    if not path.is_file():
-        raise InputError(f"{name}: expected an existing .npy file, found no file at {path}")
     if path.suffix.lower() != ".npy":
         raise InputError(f"{name}: expected a .npy file, found {path.name!r}")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{name}: expected a readable .npy array, found {path} ({exc})") from exc
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        kind = getattr(arr, "dtype", type(arr).__name__)
-        raise InputError(f"{name}: expected a numeric array, found dtype {kind} in {path}")
+    arr = load_npy(path, name)
     if arr.ndim != 1:
         raise InputError(f"{name}: expected a 1-D array, found shape {arr.shape} in {path}")
-    return arr.astype(np.float64)
+    return arr
 
 
 def _wc_summary(result: Any) -> dict[str, Any]:
