@@ -15,6 +15,7 @@ from dro_theory.errors import InputError
 
 __all__ = [
     "as_finite_array",
+    "check_nonnegative",
     "check_positive",
     "check_radius",
     "check_weights",
@@ -90,15 +91,20 @@ def check_weights(
     return w / total
 
 
+def check_nonnegative(value: Any, name: str) -> float:
+    """Check that ``value`` is a finite number ≥ 0 (a radius, a weight decay …)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: expected a non-negative number, found {value!r}") from exc
+    if not np.isfinite(v) or v < 0:
+        raise InputError(f"{name}: expected a finite non-negative number, found {v!r}")
+    return v
+
+
 def check_radius(radius: Any, name: str = "radius") -> float:
     """Check that a ball radius is a finite non-negative number."""
-    try:
-        r = float(radius)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name}: expected a non-negative number, found {radius!r}") from exc
-    if not np.isfinite(r) or r < 0:
-        raise InputError(f"{name}: expected a finite non-negative number, found {r!r}")
-    return r
+    return check_nonnegative(radius, name)
 
 
 def check_positive(value: Any, name: str) -> float:

@@ -107,6 +107,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
+from dro_theory._checks import check_nonnegative
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
 from estimators.bounds import (
@@ -222,16 +223,6 @@ def _check_fraction(value: Any, name: str, low: float, high: float) -> float:
         raise InputError(f"{name}: expected a number in ({low}, {high}), found {value!r}") from exc
     if not low < v < high:
         raise InputError(f"{name}: expected a number in ({low}, {high}), found {value!r}")
-    return v
-
-
-def _check_nonneg(value: Any, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name}: expected a number >= 0, found {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise InputError(f"{name}: expected a number >= 0, found {value!r}")
     return v
 
 
@@ -683,7 +674,7 @@ class PhiMI:
             "batch_size": _check_int(self.batch_size, "batch_size", 2),
             "steps": None if self.steps is None else _check_int(self.steps, "steps", 1),
             "lr": lr,
-            "weight_decay": _check_nonneg(self.weight_decay, "weight_decay"),
+            "weight_decay": check_nonnegative(self.weight_decay, "weight_decay"),
             "test_fraction": _check_fraction(self.test_fraction, "test_fraction", 0.0, 1.0),
             "val_fraction": _check_fraction(self.val_fraction, "val_fraction", 0.0, 1.0),
             "patience": _check_int(self.patience, "patience", 1),

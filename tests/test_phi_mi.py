@@ -303,6 +303,7 @@ def test_progress_off_by_default(capsys: pytest.CaptureFixture[str]) -> None:
         ({"steps": 0}, "steps: expected an int >= 1"),
         ({"batch_size": 1}, "batch_size: expected an int >= 2"),
         ({"lr": -1.0}, "lr: expected a positive number"),
+        ({"weight_decay": -0.1}, "weight_decay: expected a finite non-negative number"),
         ({"test_fraction": 1.5}, r"test_fraction: expected a number in \(0.0, 1.0\)"),
         ({"val_fraction": 0.0}, "val_fraction: expected a number in"),
         ({"ci_level": 1.0}, "ci_level: expected a number in"),
