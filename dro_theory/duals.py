@@ -149,18 +149,13 @@ class _Batch:
     scale: FloatArray  # (B,) 1/σ (1 on constant rows)
 
     def rows(self, idx: NDArray[np.intp] | slice) -> _Rows:
+        """The solver rows ``idx`` (the indexing itself lives in :meth:`_Rows.sub`)."""
         if isinstance(idx, np.ndarray) and _is_all(idx, self.d.shape[0]):
             idx = slice(None)
-        return _Rows(
-            self.d[idx],
-            self.q0[idx],
-            self.g_max[idx],
-            self.top[idx],
-            self.uniform,
-            self.f[idx],
-            self.mu[idx],
-            self.scale[idx],
+        whole = _Rows(
+            self.d, self.q0, self.g_max, self.top, self.uniform, self.f, self.mu, self.scale
         )
+        return whole.sub(idx)
 
     def take(self, idx: NDArray[np.intp], *, single: bool = False) -> _Batch:
         """The batch of rows ``idx`` (repeats allowed), e.g. one row per (anchor, radius)."""
@@ -217,7 +212,8 @@ class _Rows:
         return g
 
     def sub(self, idx: Index) -> _Rows:
-        if isinstance(idx, slice):
+        """Rows ``idx``: an index array, or a slice (a contiguous block, indexed as views)."""
+        if isinstance(idx, slice) and idx == slice(None):
             return self
         return _Rows(
             self.d[idx],
