@@ -42,7 +42,7 @@ from estimators.critics import make_critic
 from estimators.ksg import ksg_mi
 from estimators.phi_mi import PhiMI
 from estimators.synthetic import correlated_gaussians, transform
-from validation._atomic import write_json, write_text
+from validation.atomic import write_json, write_text
 
 STAGES = (2.0, 4.0, 6.0, 8.0, 10.0)
 DIM = 20

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dro_theory._backend import is_torch, namespace
-from dro_theory._checks import as_finite_array
+from dro_theory.checks import as_finite_array
 from dro_theory.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; cvxpy is imported lazily

@@ -58,9 +58,9 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dro_theory._checks import as_finite_array, check_positive, check_radius, check_weights
 from dro_theory._result import WorstCase
 from dro_theory._roots import Index, find_increasing_root
+from dro_theory.checks import as_finite_array, check_positive, check_radius, check_weights
 from dro_theory.divergences import (
     KL,
     ChiSquare,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dro_theory._checks import as_finite_array, check_positive, check_radius, check_weights
+from dro_theory.checks import as_finite_array, check_positive, check_radius, check_weights
 from dro_theory.divergences import Divergence
 from dro_theory.duals import _prepare, _solve_rows, penalized_worst_case, resolve_divergence
 from dro_theory.errors import InputError

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dro_theory._checks import as_finite_array
+from dro_theory.checks import as_finite_array
 from dro_theory.divergences import KL
 from dro_theory.duals import _Batch, _kl_tilt, _prepare, _solve_rows
 from dro_theory.errors import InputError

@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dro_theory._checks import as_finite_array, check_radius, check_weights
 from dro_theory._result import WorstCase
+from dro_theory.checks import as_finite_array, check_radius, check_weights
 from dro_theory.divergences import (
     ChiSquare,
     CressieRead,

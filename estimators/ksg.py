@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-from dro_theory._checks import as_finite_array
+from dro_theory.checks import as_finite_array
 from dro_theory.errors import InputError
 
 __all__ = ["ksg_mi"]

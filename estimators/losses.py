@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dro_theory._checks import check_positive
+from dro_theory.checks import check_positive
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
 from estimators.bounds import as_divergence, optimal_shift

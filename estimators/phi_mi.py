@@ -107,7 +107,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
-from dro_theory._checks import check_nonnegative
+from dro_theory.checks import check_nonnegative
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
 from estimators.bounds import (

@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import integrate, special, stats
 
-from dro_theory._checks import as_finite_array
+from dro_theory.checks import as_finite_array
 from dro_theory.divergences import Divergence, divergence_from_spec
 from dro_theory.errors import InputError
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from validation._atomic import write_json, write_text
+from validation.atomic import write_json, write_text
 from validation.training.loop import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]

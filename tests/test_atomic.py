@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from validation._atomic import atomic_path, write_bytes, write_json, write_text
+from validation.atomic import atomic_path, write_bytes, write_json, write_text
 
 
 def test_write_json_round_trip_and_non_finite(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def worst_case_cmd(
     }
     _wc_print_table(primal, dual, agreement, n=f.shape[0])
     if json_out is not None:
-        from validation._atomic import write_json
+        from validation.atomic import write_json
 
         record = {
             "scores": str(scores),
@@ -90,7 +90,7 @@ def worst_case_cmd(
         write_json(json_out, record)
         _echo(f"wrote {json_out}")
     if q_out is not None:
-        from validation._atomic import atomic_path
+        from validation.atomic import atomic_path
 
         with atomic_path(q_out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, q_p)
@@ -187,7 +187,7 @@ def mi_cmd(
         f"  n_test={res.n_test}"
     )
     if json_out is not None:
-        from validation._atomic import write_json
+        from validation.atomic import write_json
 
         keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
         record: dict[str, Any] = {k: getattr(res, k) for k in keys}
@@ -256,7 +256,7 @@ def train_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
 ) -> None:
     """Contrastive training of an encoder, with a kNN monitor and a linear probe."""
-    from validation._atomic import write_json
+    from validation.atomic import write_json
     from validation.training.loop import TrainConfig, train
 
     if encoder is None:

@@ -3,7 +3,7 @@
 The only module of the project that imports matplotlib. It uses the Agg canvas directly
 (:class:`matplotlib.backends.backend_agg.FigureCanvasAgg` with a bare
 :class:`matplotlib.figure.Figure`), so no global pyplot state or interactive backend is touched.
-Every PNG is written atomically through :func:`validation._atomic.atomic_path`.
+Every PNG is written atomically through :func:`validation.atomic.atomic_path`.
 
 One plot function per claim, each taking a :class:`~validation.records.Record` and a target
 path; :func:`plot_record` dispatches on ``record.claim`` and falls back to :func:`plot_checks`
@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from validation._atomic import atomic_path
+from validation.atomic import atomic_path
 from validation.records import Record
 
 __all__ = [

@@ -11,7 +11,7 @@ Layout written by :func:`write_record` into a folder ``DIR``::
                          start time, seconds, and ``series``: {name: "name.csv"}
     DIR/<name>.csv       one CSV per series: a header row of column names, then float rows
 
-Writing is atomic per file (:mod:`validation._atomic`), ``record.json`` is written last, and a
+Writing is atomic per file (:mod:`validation.atomic`), ``record.json`` is written last, and a
 failing write removes the files it had written, so a reader either sees a whole record or none.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dro_theory.errors import InputError
-from validation._atomic import write_json, write_text
+from validation.atomic import write_json, write_text
 
 __all__ = [
     "RECORD_FILE",

@@ -28,7 +28,7 @@ import torch
 from numpy.typing import NDArray
 
 from dro_theory.errors import InputError
-from validation._atomic import atomic_path
+from validation.atomic import atomic_path
 
 __all__ = [
     "DATASETS",

@@ -46,7 +46,7 @@ from torch import nn
 from dro_theory.errors import InputError
 from estimators.device import resolve_device
 from estimators.losses import adnce, dcl, hcl, nt_xent_from_sim
-from validation._atomic import atomic_path
+from validation.atomic import atomic_path
 from validation.training import distributed as ddp
 from validation.training.augment import augmentation_for
 from validation.training.data import DATASETS, ImageData, load_dataset
