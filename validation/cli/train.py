@@ -1,0 +1,122 @@
+"""`cldro train`: contrastive training of an encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from validation.cli.app import app, echo
+
+
+# ==========================================================================================
+# cldro train  (issue 4: contrastive training)
+# ==========================================================================================
+@app.command("train")
+def train_cmd(
+    dataset: Annotated[str, typer.Option(help="cifar10, digits, fashion-mnist")] = "digits",
+    data: Annotated[
+        Path | None, typer.Option(help="CIFAR npz / Fashion-MNIST folder (default: shared data).")
+    ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(help="cnn-small, resnet18, mlp (default: mlp for digits, else cnn-small)"),
+    ] = None,
+    loss: Annotated[str, typer.Option(help="infonce, adnce, dcl, hcl")] = "infonce",
+    temperature: Annotated[float, typer.Option(help="Loss temperature τ.")] = 0.5,
+    mu: Annotated[float, typer.Option(help="ADNCE Gaussian centre μ.")] = 0.7,
+    sigma: Annotated[float, typer.Option(help="ADNCE Gaussian width σ.")] = 0.5,
+    tau_plus: Annotated[float, typer.Option(help="DCL/HCL class prior τ⁺.")] = 0.1,
+    beta: Annotated[float, typer.Option(help="HCL hardness β.")] = 1.0,
+    negatives: Annotated[
+        str, typer.Option(help="all, or unbiased (drop same-class negatives)")
+    ] = "all",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Global batch size (pairs per step).")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine schedule).")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-6,
+    subset: Annotated[int | None, typer.Option(help="Stratified training subset size.")] = None,
+    test_subset: Annotated[
+        int | None, typer.Option(help="Test subset size (default subset // 5).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N].")] = "auto",
+    knn_temperature: Annotated[float, typer.Option(help="kNN vote temperature.")] = 0.1,
+    probe: Annotated[bool, typer.Option(help="Fit the final linear probe.")] = True,
+    radius_every: Annotated[int, typer.Option(help="Log η(τ) every N steps.")] = 1,
+    radius_anchors: Annotated[
+        int, typer.Option(help="Anchors per batch for the η(τ) log (0: off).")
+    ] = 64,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file (every epoch).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Resume from --checkpoint.")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the decoded-image cache.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="torch.set_num_threads (default: leave).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
+) -> None:
+    """Contrastive training of an encoder, with a kNN monitor and a linear probe."""
+    from validation.atomic import write_json
+    from validation.training.loop import TrainConfig, train
+
+    if encoder is None:
+        encoder = "mlp" if dataset == "digits" else "cnn-small"
+    config = TrainConfig(
+        dataset=dataset,
+        data=None if data is None else str(data),
+        encoder=encoder,
+        loss=loss,
+        temperature=temperature,
+        mu=mu,
+        sigma=sigma,
+        tau_plus=tau_plus,
+        beta=beta,
+        negatives=negatives,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        subset=subset,
+        test_subset=test_subset,
+        seed=seed,
+        device=device,
+        knn_temperature=knn_temperature,
+        probe=probe,
+        radius_every=radius_every,
+        radius_anchors=radius_anchors,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        resume=resume,
+        cache_dir=None if cache_dir is None else str(cache_dir),
+        threads=threads,
+        progress=progress,
+    )
+    result = train(config)
+    record = result.to_dict()
+    if result.world_size > 1:
+        from validation.training.distributed import rank
+
+        if rank() != 0:
+            return
+    knn = " → ".join(f"{v:.1f}" for v in result.knn_top1)
+    echo(
+        f"{dataset} / {encoder} / {loss} (τ={temperature}), {result.epochs_done} epochs on "
+        f"{result.device} (world size {result.world_size}), {result.seconds:.1f} s"
+    )
+    echo(f"kNN top-1 (%) per epoch: {knn}")
+    if result.linear_probe_top1 is not None:
+        echo(f"linear probe top-1: {result.linear_probe_top1:.2f} %")
+    if result.implied_radius:
+        last = result.implied_radius[-1]
+        echo(
+            f"last epoch: mean η(τ) exact {last.eta_exact_mean:.4g}, "
+            f"Var/(2τ²) {last.eta_approx_mean:.4g}, Var(neg sim) {last.neg_variance_mean:.4g}"
+        )
+    if json_out is not None:
+        write_json(json_out, record)
+        echo(f"wrote {json_out}")
+
+
