@@ -8,14 +8,17 @@ Accepted layouts (the file extension decides, and the content must match it):
 * one ``.csv`` with a header row; ``x_cols`` / ``y_cols`` select columns by name or 0-based
   index (``y_cols`` defaults to every column not in ``x_cols``).
 
-Arrays with one axis become one column; more than two axes are flattened per sample. Every
-problem raises :class:`~dro_theory.errors.InputError` naming the file and what was wrong.
+Arrays with one axis become one column; two axes are (samples, features); more axes are an
+error (no silent flattening). A CSV's first row must be a header of distinct names (a UTF-8
+byte-order mark is ignored). Pickled payloads are never loaded. Every problem raises
+:class:`~dro_theory.errors.InputError` naming the file and what was wrong.
 """
 
 from __future__ import annotations
 
 import csv
 import zipfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +43,7 @@ class PairedData:
     x : numpy.ndarray, shape (n, d_x)
     y : numpy.ndarray, shape (n, d_y)
     source : str
-        Where they came from, e.g. ``"data.csv columns ['a'] | ['b', 'c']"``.
+        The file name(s) they came from, unquoted, e.g. ``"data.csv"`` or ``"x.npy / y.npy"``.
     x_names, y_names : tuple of str
         Column names (CSV headers, or ``x[0]``, ``x[1]`` …).
     """
@@ -63,15 +66,22 @@ def _existing(path: str | Path, name: str) -> Path:
     return p
 
 
-def _numeric(arr: NDArray[np.generic], what: str) -> FloatArray:
+def _numeric(arr: NDArray[np.generic], what: str, role: str, file: str) -> FloatArray:
+    """``arr`` as float64 (n, d); ``what`` starts dtype/shape errors, ``role`` (x, y) "no rows"."""
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{what}: expected a numeric array, found dtype {arr.dtype}")
     out = np.asarray(arr, dtype=np.float64)
     if out.ndim == 0:
         raise InputError(f"{what}: expected an array of samples, found a scalar")
+    if out.ndim > 2:
+        raise InputError(
+            f"{what}: expected a 1-D or 2-D array (samples, features), found shape {out.shape}"
+        )
+    if out.shape[0] == 0:
+        raise InputError(f"{role}: no rows in {file!r} (expected samples, found shape {out.shape})")
     if out.ndim == 1:
         return out[:, None]
-    return out.reshape(out.shape[0], -1)
+    return out
 
 
 def load_npy(path: str | Path, name: str = "path") -> FloatArray:
@@ -98,8 +108,8 @@ def load_npy(path: str | Path, name: str = "path") -> FloatArray:
     return np.asarray(arr, dtype=np.float64)
 
 
-def _load_npy(path: Path, name: str) -> FloatArray:
-    return _numeric(load_npy(path, name), f"{name} ({path.name})")
+def _load_npy(path: Path, name: str, role: str) -> FloatArray:
+    return _numeric(load_npy(path, name), f"{name} ({path.name})", role, path.name)
 
 
 def _load_npz(path: Path) -> tuple[FloatArray, FloatArray]:
@@ -133,7 +143,10 @@ def _load_npz(path: Path) -> tuple[FloatArray, FloatArray]:
                 f"path: expected .npy members 'x' and 'y' in {path.name!r}, found unreadable "
                 f"members ({key!r} is not a .npy array)"
             )
-    return _numeric(x_raw, f"x ({path.name})"), _numeric(y_raw, f"y ({path.name})")
+    return (
+        _numeric(x_raw, f"x ({path.name})", "x", path.name),
+        _numeric(y_raw, f"y ({path.name})", "y", path.name),
+    )
 
 
 def _as_column_list(cols: Columns, name: str) -> list[str | int] | None:
@@ -178,11 +191,35 @@ def _resolve(cols: list[str | int], header: list[str], name: str, path: Path) ->
     return out
 
 
+def _header(row: list[str], path: Path) -> list[str]:
+    """The stripped header names; InputError for an all-numeric row or a duplicated name."""
+    header = [h.strip() for h in row]
+    if all(_is_number(h) for h in header):
+        raise InputError(
+            f"path: the first row must be a header of column names in {path.name!r}, found "
+            f"only numbers {header[:5]}"
+        )
+    dups = sorted(h for h, count in Counter(header).items() if count > 1)
+    if dups:
+        raise InputError(
+            f"path: expected distinct header names in {path.name!r}, found duplicated {dups}"
+        )
+    return header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_csv(
     path: Path, x_cols: Columns, y_cols: Columns
 ) -> tuple[FloatArray, FloatArray, list[str], list[str]]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: drop a byte-order mark
             rows = list(csv.reader(fh))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(
@@ -193,7 +230,7 @@ def _load_csv(
         raise InputError(
             f"path: expected a header row and data in {path.name!r}, found an empty file"
         )
-    header = [h.strip() for h in rows[0]]
+    header = _header(rows[0], path)
     xs = _as_column_list(x_cols, "x_cols")
     if xs is None:
         raise InputError(
@@ -213,6 +250,10 @@ def _load_csv(
     if overlap:
         names = [header[i] for i in sorted(overlap)]
         raise InputError(f"y_cols: expected columns disjoint from x_cols, found {names} in both")
+    if len(rows) == 1:
+        raise InputError(
+            f"x: no rows in {path.name!r} (expected data below the header, found none)"
+        )
     data = np.empty((len(rows) - 1, len(header)), dtype=np.float64)
     used = sorted(set(x_idx) | set(y_idx))
     for r, row in enumerate(rows[1:]):
@@ -348,24 +389,24 @@ def load_pairs(
     y_names: list[str] | None = None
     if ext == ".npz":
         x, y = _load_npz(p)
-        where = repr(p.name)
+        names = [p.name]
     elif ext == ".csv":
         x, y, x_names, y_names = _load_csv(p, x_cols, y_cols)
-        where = repr(p.name)
+        names = [p.name]
     elif path_y is not None:
         py = _existing(path_y, "path_y")
         if py.suffix.lower() != ".npy":
             raise InputError(f"path_y: expected a .npy file, found {py.name!r}")
-        x = _load_npy(p, "path")
-        y = _load_npy(py, "path_y")
-        where = f"{p.name!r} / {py.name!r}"
+        x = _load_npy(p, "path", "x")
+        y = _load_npy(py, "path_y", "y")
+        names = [p.name, py.name]
     else:
         if x_dims is None:
             raise InputError(
                 f"x_dims: expected the number of x columns to split {p.name!r}, found None "
                 "(or give path_y)"
             )
-        data = _load_npy(p, "path")
+        data = _load_npy(p, "path", "x")
         if (
             not isinstance(x_dims, int)
             or isinstance(x_dims, bool)
@@ -376,15 +417,16 @@ def load_pairs(
                 f"columns of {p.name!r}, found {x_dims!r}"
             )
         x, y = data[:, :x_dims], data[:, x_dims:]
-        where = repr(p.name)
+        names = [p.name]
     if x_names is None or y_names is None:
         x_names = [f"x[{i}]" for i in range(x.shape[1])]
         y_names = [f"y[{i}]" for i in range(y.shape[1])]
-    validate_pairs(x, y, x_names=x_names, y_names=y_names, min_rows=min_rows, source=where)
+    quoted = " / ".join(repr(n) for n in names)  # messages quote file names; the record does not
+    validate_pairs(x, y, x_names=x_names, y_names=y_names, min_rows=min_rows, source=quoted)
     return PairedData(
         x=np.ascontiguousarray(x),
         y=np.ascontiguousarray(y),
-        source=where,
+        source=" / ".join(names),
         x_names=tuple(x_names),
         y_names=tuple(y_names),
     )

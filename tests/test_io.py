@@ -41,16 +41,73 @@ def test_npz(tmp_path: Path, xy: tuple[np.ndarray, np.ndarray]) -> None:
     assert data.x_names == ("x[0]", "x[1]", "x[2]")
 
 
-def test_two_npy_with_1d_and_int_and_3d(tmp_path: Path) -> None:
+def test_two_npy_with_1d_and_int(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     x = rng.integers(0, 50, size=N)  # 1-D integers → one float64 column
-    y = rng.standard_normal((N, 2, 2))  # per-sample 2x2 → 4 columns
+    y = rng.standard_normal((N, 2))
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     data = load_pairs(tmp_path / "x.npy", tmp_path / "y.npy")
     assert data.x.shape == (N, 1) and data.x.dtype == np.float64
     assert np.array_equal(data.x[:, 0], x.astype(np.float64))
-    assert np.array_equal(data.y, y.reshape(N, 4))
+    assert np.array_equal(data.y, y)
+    assert data.source == "x.npy / y.npy"  # clean, unquoted (issue 11: records)
+
+
+# ------------------------------------------------------------------------------------------
+# issue 11 regressions
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_three_axes_are_an_error_not_flattened(tmp_path: Path, which: str) -> None:
+    rng = np.random.default_rng(2)
+    arrays = {"x": rng.standard_normal((N, 2)), "y": rng.standard_normal((N, 2))}
+    arrays[which] = rng.standard_normal((N, 2, 2))
+    np.save(tmp_path / "x.npy", arrays["x"])
+    np.save(tmp_path / "y.npy", arrays["y"])
+    with pytest.raises(
+        InputError, match=r"expected a 1-D or 2-D array .*found shape \(120, 2, 2\)"
+    ):
+        load_pairs(tmp_path / "x.npy", tmp_path / "y.npy")
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(InputError, match=rf"^{which} \(d.npz\): expected a 1-D or 2-D"):
+        load_pairs(tmp_path / "d.npz")
+
+
+def test_empty_npy_says_no_rows(tmp_path: Path) -> None:
+    np.save(tmp_path / "m.npy", np.zeros((0, 2)))
+    with pytest.raises(InputError, match=r"^x: no rows in 'm.npy'"):
+        load_pairs(tmp_path / "m.npy", x_dims=1)
+    np.save(tmp_path / "y.npy", np.zeros((0, 2)))
+    np.save(tmp_path / "x.npy", np.ones((5, 2)))
+    with pytest.raises(InputError, match=r"^y: no rows in 'y.npy'"):
+        load_pairs(tmp_path / "x.npy", tmp_path / "y.npy")
+    (tmp_path / "h.csv").write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^x: no rows in 'h.csv'"):
+        load_pairs(tmp_path / "h.csv", x_cols="a")
+
+
+def test_csv_duplicate_header_named(tmp_path: Path, xy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = xy
+    path = _csv(tmp_path / "d.csv", ["a", "b", "a", "c", "d"], np.hstack([x, y]))
+    with pytest.raises(InputError, match=r"distinct header names .*found duplicated \['a'\]"):
+        load_pairs(path, x_cols="b")
+
+
+def test_csv_byte_order_mark_ignored(tmp_path: Path, xy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = xy
+    path = _csv(tmp_path / "d.csv", ["a", "b", "c", "d", "e"], np.hstack([x, y]))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    data = load_pairs(path, x_cols="a,b,c")
+    assert data.x_names == ("a", "b", "c") and np.array_equal(data.x, x)
+    assert data.source == "d.csv"
+
+
+def test_csv_without_header(tmp_path: Path, xy: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = xy
+    lines = [",".join(str(v) for v in row) for row in np.hstack([x, y])]
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^path: the first row must be a header"):
+        load_pairs(path, x_cols="0,1")
 
 
 def test_single_npy_split(tmp_path: Path, xy: tuple[np.ndarray, np.ndarray]) -> None:

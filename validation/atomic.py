@@ -1,20 +1,31 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
 A reader never sees a half-written file: either the old file (or none) or the whole new one.
+:func:`write_all` commits several files together: every temporary file is written first and
+the renames happen only once all of them are complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "write_bytes", "write_json", "write_text"]
+__all__ = [
+    "atomic_path",
+    "json_text",
+    "npy_bytes",
+    "write_all",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
 
 
 @contextlib.contextmanager
@@ -59,14 +70,58 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
     return _write(target, "w", lambda fh: fh.write(text))
 
 
-def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
-    """Atomically write ``obj`` as indented, strictly valid JSON.
+def write_all(files: Sequence[tuple[str | os.PathLike[str], bytes]]) -> list[Path]:
+    """Atomically write several files together: all of them or none.
 
-    Non-finite floats (not representable in JSON) are written as the strings ``"nan"``,
-    ``"inf"`` and ``"-inf"``.
+    Every temporary file is written and synced before the first rename; if any write fails,
+    every temporary file is removed and no target is touched. (Only a rename failing after
+    the others succeeded could leave a partial set; renames within one folder do not fail
+    once the temporary files exist there.)
+
+    Parameters
+    ----------
+    files : sequence of (path, bytes)
+        Targets (distinct) and their whole content.
+
+    Returns
+    -------
+    list of Path
+        The targets, in order.
     """
-    text = json.dumps(_finite(obj), indent=2, allow_nan=False, default=_default) + "\n"
-    return write_text(target, text)
+    targets = [Path(t) for t, _ in files]
+    if len({t.resolve() for t in targets}) != len(targets):
+        raise ValueError(f"write_all: expected distinct targets, found {[str(t) for t in targets]}")
+    with contextlib.ExitStack() as stack:
+        for target, (_, data) in zip(targets, files, strict=True):
+            tmp = stack.enter_context(atomic_path(target))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+    return targets
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as indented, strictly valid JSON text (with a final newline).
+
+    Non-finite floats (not representable in JSON) become the strings ``"nan"``, ``"inf"`` and
+    ``"-inf"``; numpy scalars and arrays become numbers and lists; paths become strings.
+    """
+    return json.dumps(_finite(obj), indent=2, allow_nan=False, default=_default) + "\n"
+
+
+def npy_bytes(array: Any) -> bytes:
+    """The bytes of ``array`` saved as a ``.npy`` file (never pickled)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, strictly valid JSON (:func:`json_text`)."""
+    return write_text(target, json_text(obj))
 
 
 def _finite(obj: Any) -> Any:

@@ -24,6 +24,7 @@ import json
 import math
 import platform
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -266,7 +267,7 @@ def collect_environment(*, solver: str = "none", device: str = "cpu") -> dict[st
         "solver": solver,
         "device": device,
         "git_sha": _git_sha(),
-        "argv": " ".join(sys.argv[:1]),
+        "argv": shlex.join(sys.argv),  # the full command line, shell-quoted
     }
 
 

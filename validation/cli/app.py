@@ -1,7 +1,8 @@
-"""The ``cldro`` Typer application, its root options and the one output helper.
+"""The ``cldro`` Typer application and its root options (``--debug``, ``--version``).
 
-Errors: exit code 2 and one line naming the option and what was wrong; ``--debug`` shows the
-traceback. Long work shows a tqdm progress bar (on stderr). Output files are written atomically.
+Errors: exit code 2 and one line naming the option and what was wrong; ``--debug`` (before or
+after the subcommand) shows the traceback. Long work shows a tqdm progress bar (on stderr).
+Output files are checked before any work and written atomically (:mod:`validation.cli.outputs`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,33 @@ STATE = {"debug": False}
 def echo(text: str = "") -> None:
     typer.echo(text)
 
+
+def version() -> str:
+    """The installed version of the ``cldro`` distribution ("unknown" when not installed)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("cldro")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        echo(f"cldro {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors (also after the command).")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    STATE["debug"] = debug
-
+    STATE["debug"] = debug or STATE["debug"]

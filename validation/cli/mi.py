@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from validation.cli.app import app, echo
+from validation.cli.outputs import commit, preflight
 
 
 # ==========================================================================================
@@ -40,6 +41,7 @@ def mi_cmd(
     from estimators.io import load_pairs
     from estimators.phi_mi import PhiMI
 
+    preflight({"--json": json_out})
     pairs = load_pairs(data, data_y, x_dims=x_dims, x_cols=x_cols, y_cols=y_cols)
     est = PhiMI(
         divergence=divergence,
@@ -56,7 +58,7 @@ def mi_cmd(
         f"  n_test={res.n_test}"
     )
     if json_out is not None:
-        from validation.atomic import write_json
+        from validation.atomic import json_text
 
         keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
         record: dict[str, Any] = {k: getattr(res, k) for k in keys}
@@ -71,7 +73,6 @@ def mi_cmd(
             best_step=res.best_step,
             source=pairs.source,
         )
-        write_json(json_out, record)
-        echo(f"wrote {json_out}")
+        commit({"--json": (json_out, json_text(record).encode())})
 
 

@@ -1,0 +1,7 @@
+"""``python -m validation.cli``: the same as the ``cldro`` console script."""
+
+import sys
+
+from validation.cli import main
+
+sys.exit(main())
