@@ -97,3 +97,85 @@ def test_worst_case_errors_exit_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert re.search(match, lines[0]), lines[0]
     assert captured.out == ""
+
+
+# ------------------------------------------------------------------------------------------
+# issue 11: --method and the primal's limits
+def _json(path: Path) -> dict[str, object]:
+    return dict(json.loads(path.read_text()))
+
+
+def test_tiny_radius_dual_answers_primal_reported_not_verifiable(
+    scores_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    out = tmp_path / "r.json"
+    t0 = time.perf_counter()
+    assert main(["worst-case", str(scores_file), "--radius", "1e-8", "--json", str(out)]) == 0
+    seconds = time.perf_counter() - t0
+    assert seconds < 3.0  # the cvxpy fallback chain took 4–15 s here before (issue 11)
+    text = capsys.readouterr().out
+    assert "primal (cvxpy): not verifiable at radius 1e-08" in text
+    record = _json(out)
+    assert record["primal"] is None and record["q_from"] == "dual"
+    assert "not verifiable" in str(record["primal_not_run"])
+    dual = record["dual"]
+    assert isinstance(dual, dict) and dual["status"] in ("optimal", "closed_form")
+
+
+def test_method_primal_at_tiny_radius_is_an_input_error(
+    scores_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["worst-case", str(scores_file), "--radius", "1e-8", "--method", "primal"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: radius: the cvxpy primal is not verifiable")
+
+
+@pytest.mark.parametrize(
+    ("method", "primal", "dual"),
+    [("dual", False, True), ("primal", True, False), ("both", True, True), ("auto", True, True)],
+)
+def test_method_chooses_the_sides(
+    scores_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    primal: bool,
+    dual: bool,
+) -> None:
+    out, q_out = tmp_path / "r.json", tmp_path / "q.npy"
+    argv = ["worst-case", str(scores_file), "--method", method, "--json", str(out)]
+    assert main([*argv, "--q-out", str(q_out)]) == 0
+    text = capsys.readouterr().out
+    record = _json(out)
+    assert (record["primal"] is not None) is primal and (record["dual"] is not None) is dual
+    assert ("primal (cvxpy)" in text.splitlines()[1]) is primal
+    assert (record["agreement"] is not None) is (primal and dual)
+    assert record["q_from"] == ("primal" if primal else "dual")
+    q = np.load(q_out)
+    assert q.shape == (60,) and abs(q.sum() - 1.0) <= 1e-12
+
+
+def test_auto_skips_the_primal_above_the_size_threshold(
+    scores_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import validation.cli.worst_case as wc
+
+    monkeypatch.setattr(wc, "PRIMAL_MAX_N", 59)  # the fixture has n = 60
+    out = tmp_path / "r.json"
+    assert main(["worst-case", str(scores_file), "--json", str(out)]) == 0
+    assert "primal (cvxpy): skipped for n = 60 > 59" in capsys.readouterr().out
+    assert _json(out)["primal"] is None
+    assert main(["worst-case", str(scores_file), "--method", "both", "--json", str(out)]) == 0
+    capsys.readouterr()
+    assert _json(out)["primal"] is not None  # both forces it
+
+
+def test_unknown_method(scores_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worst-case", str(scores_file), "--method", "fast"]) == 2
+    assert "method: expected one of auto, dual, primal, both" in capsys.readouterr().err
