@@ -60,7 +60,7 @@ def test_preflight_rejects_bad_paths(tmp_path: Path, make: str, match: str) -> N
 
 
 def test_preflight_rejects_the_same_file_twice(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="^--q-out: expected a file distinct from --json"):
+    with pytest.raises(InputError, match=r"^--q-out: expected a file distinct from --json"):
         preflight({"--json": tmp_path / "o", "--q-out": tmp_path / "." / "o"})
 
 

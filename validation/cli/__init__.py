@@ -54,10 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error: {_one_line(exc)}", err=True)
         return EXIT_INPUT
     except Exception as exc:
-        # click's usage errors (typer vendors click) carry show() and an exit code.
+        # click's usage errors (typer vendors click) carry format_message() and an exit code;
+        # printed as one line, except the help that a bare group prints.
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        message = getattr(exc, "format_message", None)
         if callable(show) and isinstance(code, int):
-            show()
+            if type(exc).__name__ == "NoArgsIsHelpError" or not callable(message):
+                show()
+            else:
+                if debug:
+                    traceback.print_exc()
+                typer.echo(f"error: {_one_line(message())} (see --help)", err=True)
             return code
         if type(exc).__name__ == "Abort":
             return EXIT_INTERRUPTED
