@@ -16,9 +16,9 @@ import typer
 from validation.cli.app import app, echo
 from validation.cli.outputs import commit, preflight
 
-#: largest n for which ``--method auto`` runs the cvxpy primal (KL: 0.4 s at n = 10⁴, 1.4 s at
-#: 3·10⁴ on one shared CPU core; docs/cli.md)
-PRIMAL_MAX_N = 20_000
+#: largest n for which ``--method auto`` runs the cvxpy primal (KL, η = 0.1: 0.4 s at n = 10⁴;
+#: at 2·10⁴ small radii took 5–60 s on one shared CPU core; docs/cli.md)
+PRIMAL_MAX_N = 10_000
 #: smallest radius at which the primal is attempted: below it the solvers' feasibility tolerance
 #: is not small against η and V − μ ∝ √η misses the 1e-6 relative agreement with the dual
 #: (KL at 1e-7 and at 1e-6 fail verification after 4–60 s of fallbacks; docs/cli.md)
