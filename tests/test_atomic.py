@@ -44,3 +44,35 @@ def test_mode_follows_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert path.read_bytes() == b"\x00\x01"
+
+
+def test_write_all_writes_every_file_with_ordinary_permissions(tmp_path: Path) -> None:
+    from validation.atomic import write_all
+
+    targets = write_all([(tmp_path / "a" / "x.json", b"{}"), (tmp_path / "y.npy", b"q")])
+    assert targets == [tmp_path / "a" / "x.json", tmp_path / "y.npy"]
+    assert (tmp_path / "a" / "x.json").read_bytes() == b"{}"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "y.npy").stat().st_mode) == 0o666 & ~umask
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_write_all_refuses_the_same_target_twice(tmp_path: Path) -> None:
+    from validation.atomic import write_all
+
+    with pytest.raises(ValueError, match="distinct targets"):
+        write_all([(tmp_path / "x", b"1"), (tmp_path / "." / "x", b"2")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_text_and_npy_bytes(tmp_path: Path) -> None:
+    from validation.atomic import json_text, npy_bytes
+
+    assert json_text({"a": np.float64(1.5), "b": float("inf")}) == (
+        '{\n  "a": 1.5,\n  "b": "inf"\n}\n'
+    )
+    (tmp_path / "q.npy").write_bytes(npy_bytes(np.arange(3.0)))
+    assert np.array_equal(np.load(tmp_path / "q.npy", allow_pickle=False), np.arange(3.0))
+    with pytest.raises(ValueError):  # object arrays would need a pickle: refused
+        npy_bytes(np.array([object()], dtype=object))
