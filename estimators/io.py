@@ -334,6 +334,29 @@ def validate_pairs(
             )
 
 
+def _load_npy_layout(
+    p: Path, path_y: str | Path | None, x_dims: int | None
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """x, y and the file names from two .npy files, or one split after ``x_dims`` columns."""
+    if path_y is not None:
+        py = _existing(path_y, "path_y")
+        if py.suffix.lower() != ".npy":
+            raise InputError(f"path_y: expected a .npy file, found {py.name!r}")
+        return _load_npy(p, "path", "x"), _load_npy(py, "path_y", "y"), [p.name, py.name]
+    if x_dims is None:
+        raise InputError(
+            f"x_dims: expected the number of x columns to split {p.name!r}, found None "
+            "(or give path_y)"
+        )
+    data = _load_npy(p, "path", "x")
+    if not isinstance(x_dims, int) or isinstance(x_dims, bool) or not 1 <= x_dims < data.shape[1]:
+        raise InputError(
+            f"x_dims: expected an int in 1..{data.shape[1] - 1} for the {data.shape[1]} "
+            f"columns of {p.name!r}, found {x_dims!r}"
+        )
+    return data[:, :x_dims], data[:, x_dims:], [p.name]
+
+
 def load_pairs(
     path: str | Path,
     path_y: str | Path | None = None,
@@ -393,31 +416,8 @@ def load_pairs(
     elif ext == ".csv":
         x, y, x_names, y_names = _load_csv(p, x_cols, y_cols)
         names = [p.name]
-    elif path_y is not None:
-        py = _existing(path_y, "path_y")
-        if py.suffix.lower() != ".npy":
-            raise InputError(f"path_y: expected a .npy file, found {py.name!r}")
-        x = _load_npy(p, "path", "x")
-        y = _load_npy(py, "path_y", "y")
-        names = [p.name, py.name]
     else:
-        if x_dims is None:
-            raise InputError(
-                f"x_dims: expected the number of x columns to split {p.name!r}, found None "
-                "(or give path_y)"
-            )
-        data = _load_npy(p, "path", "x")
-        if (
-            not isinstance(x_dims, int)
-            or isinstance(x_dims, bool)
-            or not 1 <= x_dims < data.shape[1]
-        ):
-            raise InputError(
-                f"x_dims: expected an int in 1..{data.shape[1] - 1} for the {data.shape[1]} "
-                f"columns of {p.name!r}, found {x_dims!r}"
-            )
-        x, y = data[:, :x_dims], data[:, x_dims:]
-        names = [p.name]
+        x, y, names = _load_npy_layout(p, path_y, x_dims)
     if x_names is None or y_names is None:
         x_names = [f"x[{i}]" for i in range(x.shape[1])]
         y_names = [f"y[{i}]" for i in range(y.shape[1])]
