@@ -38,10 +38,10 @@ def mi_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
 ) -> None:
     """Generalized (φ-divergence) mutual information of paired data, with a confidence interval."""
+    preflight({"--json": json_out})  # before importing torch or reading data
     from estimators.io import load_pairs
     from estimators.phi_mi import PhiMI
 
-    preflight({"--json": json_out})
     pairs = load_pairs(data, data_y, x_dims=x_dims, x_cols=x_cols, y_cols=y_cols)
     est = PhiMI(
         divergence=divergence,
