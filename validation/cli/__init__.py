@@ -16,6 +16,7 @@ import typer
 
 from dro_theory.errors import CldroError
 from validation.cli import claims, mi, train, worst_case
+from validation.cli import tau as tau
 from validation.cli.app import app
 
 __all__ = ["app", "claims", "main", "mi", "train", "worst_case"]
