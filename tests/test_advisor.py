@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 from scipy.special import logsumexp, xlogy
 
@@ -179,3 +181,19 @@ def test_embeddings_advice_is_the_advice_on_their_scores() -> None:
 def test_bad_embeddings(z1: np.ndarray, z2: np.ndarray | None, message: str) -> None:
     with pytest.raises(InputError, match=message):
         advise_from_embeddings(z1, z2, radius=0.1)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    shift=st.floats(-5, 5),
+    scale=st.floats(0.1, 10),
+    eta=st.floats(0.05, 1.0),
+)
+def test_equivariance_and_monotonicity(shift: float, scale: float, eta: float) -> None:
+    """τ(c·f + a, η) = c·τ(f, η) (η is a function of f/τ only), and τ decreases in η."""
+    f = np.random.default_rng(11).normal(size=(3, 40))
+    base = advise_radius(f, eta)
+    moved = advise_radius(scale * f + shift, eta)
+    np.testing.assert_allclose(moved.temperature, scale * base.temperature, rtol=1e-8)
+    assert moved.matched_temperature == pytest.approx(scale * base.matched_temperature, rel=1e-8)
+    assert np.all(advise_radius(f, 1.5 * eta).temperature < base.temperature)

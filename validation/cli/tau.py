@@ -9,7 +9,7 @@ import typer
 
 from validation.cli.app import app, echo
 
-#: how many of the per-anchor values the table shows as quantiles (labels of QUANTILE_LEVELS)
+#: column labels of the extreme quantile levels (the others print as percentages)
 _LEVEL_LABELS = {0.0: "min", 1.0: "max"}
 
 
