@@ -205,7 +205,8 @@ def advise_radius(scores: ArrayLike, radius: float) -> TemperatureAdvice:
     if beyond:
         notes.append(
             f"{beyond} of {f.shape[0]} anchors: radius {eta:g} is at or beyond their point-mass "
-            f"radius -log(m/N) (max {pm.max():.4g}), so their temperature is 0"
+            f"radius -log(m/N) (largest of theirs {pm[taus == 0].max():.4g}), so their "
+            "temperature is 0"
         )
     if eta >= float(pm.mean()):
         matched = 0.0
