@@ -45,6 +45,8 @@ BATCH_REF = 256
 BATCHES = (64, 1024)
 #: the small sweep (includes TAU_REF: "keep τ fixed")
 SWEEP = (0.1, 0.2, 0.5)
+#: heading of the hand-written section of README.md, kept when the tables are rebuilt
+NOTES = "## Reading (hand-written)"
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,10 @@ def summarize(out: Path, args: argparse.Namespace) -> str:
         rows, summary[str(b)] = _batch_rows(out, b, advice)
         lines += rows
     text = "\n".join(lines) + "\n"
-    write_text(out / "README.md", text)
+    readme = out / "README.md"
+    if readme.is_file() and NOTES in readme.read_text():  # keep the hand-written reading
+        text += "\n" + NOTES + readme.read_text().split(NOTES, 1)[1]
+    write_text(readme, text)
     write_json(out / "summary.json", summary)
     return text
 
