@@ -11,6 +11,7 @@ use ``importlib.import_module("dro_theory.worst_case")`` or ``from dro_theory.wo
 
 from __future__ import annotations
 
+from dro_theory.advisor import TemperatureAdvice, advise, advise_radius, advise_temperature
 from dro_theory.divergences import (
     DIVERGENCE_NAMES,
     Divergence,
@@ -37,7 +38,11 @@ __all__ = [
     "LagrangeCurve",
     "MeanVariance",
     "PenalizedWorstCase",
+    "TemperatureAdvice",
     "WorstCase",
+    "advise",
+    "advise_radius",
+    "advise_temperature",
     "cumulants",
     "divergence_from_spec",
     "get_divergence",

@@ -32,6 +32,7 @@ __all__ = [
     "plot_phi_mi",
     "plot_record",
     "plot_sampling_bias",
+    "plot_temperature_advice",
     "plot_temperature_is_lagrange",
 ]
 
@@ -261,3 +262,33 @@ def plot_record(record: Record, path: str | Path) -> Path:
         except KeyError:
             pass  # a record without the series this plot needs: summarise its checks instead
     return plot_checks(record, path)
+
+
+def plot_temperature_advice(advice: Any, path: str | Path) -> Path:
+    """Distribution over anchors of the advisor's exact answer beside Corollary 3.4's law.
+
+    ``advice`` is a :class:`dro_theory.advisor.TemperatureAdvice`: τ per anchor in radius
+    mode (with the matched τ marked), η per anchor in temperature mode.
+    """
+    radius_mode = advice.mode == "radius"
+    exact = np.asarray(advice.temperature if radius_mode else advice.radius, dtype=float)
+    law = np.asarray(advice.law, dtype=float)
+    label = "temperature τ" if radius_mode else "radius η"
+    given = f"η = {advice.mean_radius:g}" if radius_mode else f"τ = {advice.matched_temperature:g}"
+    fig, (ax,) = _figure(1, f"cldro tau: {advice.anchors} anchors, {given}")
+    bins = np.histogram_bin_edges(np.concatenate([exact, law]), bins="auto")
+    ax.hist(exact, bins=bins, alpha=0.6, label="exact")
+    ax.hist(
+        law, bins=bins, histtype="step", lw=1.5, label="√(Var/2η)" if radius_mode else "Var/(2τ²)"
+    )
+    mark = advice.matched_temperature if radius_mode else advice.mean_radius
+    ax.axvline(
+        mark,
+        color="k",
+        ls="--",
+        lw=1,
+        label=("matched τ " if radius_mode else "mean η ") + f"{mark:.4g}",
+    )
+    ax.set(xlabel=label, ylabel="anchors")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -16,10 +16,10 @@ import traceback
 import typer
 
 from dro_theory.errors import CldroError
-from validation.cli import claims, mi, train, worst_case
+from validation.cli import claims, mi, tau, train, worst_case
 from validation.cli.app import STATE, app
 
-__all__ = ["app", "claims", "main", "mi", "train", "worst_case"]
+__all__ = ["app", "claims", "main", "mi", "tau", "train", "worst_case"]
 
 #: exit code of a usage or input error (click's convention for usage errors)
 EXIT_INPUT = 2
