@@ -60,6 +60,7 @@ __all__ = [
     "TotalVariation",
     "divergence_from_spec",
     "get_divergence",
+    "resolve_divergence",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -510,28 +511,8 @@ _ALIASES = {
 DIVERGENCE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
-    """Return the divergence called ``name`` (a :class:`Divergence` passes through).
-
-    Parameters
-    ----------
-    name : str
-        One of ``kl, reverse_kl, chi2, hellinger, tv, js, cressie_read`` (aliases: ``rkl``,
-        ``pearson``, ``h2``, ``cr`` …; case and ``-`` are ignored).
-    **params
-        ``alpha`` for ``cressie_read``; no other divergence takes parameters.
-
-    Raises
-    ------
-    InputError
-        Unknown name (with a did-you-mean suggestion), unexpected or invalid parameters.
-    """
-    if isinstance(name, Divergence):
-        if params:
-            raise InputError(f"params: a Divergence instance takes no parameters, found {params}")
-        return name
-    if not isinstance(name, str):
-        raise InputError(f"divergence: expected a name, found {type(name).__name__}")
+def _canonical(name: str) -> str:
+    """The catalogue key of ``name`` (case, ``-`` and aliases normalised) or InputError."""
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
@@ -540,7 +521,11 @@ def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
         raise InputError(
             f"divergence: expected one of {', '.join(DIVERGENCE_NAMES)}, found {name!r}{hint}"
         )
-    cls = _REGISTRY[key]
+    return key
+
+
+def _build(key: str, params: dict[str, Any]) -> Divergence:
+    """The divergence of catalogue key ``key`` with parameters ``params`` (checked)."""
     if key == "cressie_read":
         unknown = set(params) - {"alpha"}
         if unknown:
@@ -550,20 +535,67 @@ def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
         return CressieRead(alpha=params["alpha"])
     if params:
         raise InputError(f"params: {key} takes no parameters, found {sorted(params)}")
-    return cls()
+    return _REGISTRY[key]()
 
 
-def divergence_from_spec(spec: str) -> Divergence:
-    """Parse a command-line spec: ``"kl"``, ``"chi2"``, ``"cressie_read:1.5"`` or ``"cr:1.5"``."""
+def resolve_divergence(spec: str | Divergence) -> Divergence:
+    """The one resolver: a :class:`Divergence` from an instance, a name or a ``NAME:ALPHA`` spec.
+
+    Parameters
+    ----------
+    spec : str or Divergence
+        An instance (returned as is); a name of :data:`DIVERGENCE_NAMES` or an alias (``rkl``,
+        ``burg``, ``pearson``, ``chi_square``, ``h2``, ``squared_hellinger``, ``cr``; case and
+        ``-`` are ignored); or ``"cressie_read:ALPHA"`` / ``"cr:ALPHA"``.
+
+    Returns
+    -------
+    Divergence
+
+    Raises
+    ------
+    InputError
+        ``divergence`` is not a string or instance, the name is unknown (the message lists the
+        valid names and suggests the closest), ``ALPHA`` is not a number, or ``alpha`` is out
+        of range (``alpha: expected a finite number > 0 and != 1``).
+    """
+    if isinstance(spec, Divergence):
+        return spec
     if not isinstance(spec, str):
-        raise InputError(f"divergence: expected a string, found {type(spec).__name__}")
+        raise InputError(
+            f"divergence: expected a name such as 'kl' or 'cressie_read:1.5' "
+            f"(one of {', '.join(DIVERGENCE_NAMES)}) or a Divergence, found {type(spec).__name__}"
+        )
     head, sep, tail = spec.partition(":")
     if not sep:
-        return get_divergence(head)
+        return _build(_canonical(head), {})
     try:
         alpha = float(tail)
     except ValueError as exc:
         raise InputError(
             f"divergence: expected NAME:ALPHA with a number ALPHA, found {spec!r}"
         ) from exc
-    return get_divergence(head, alpha=alpha)
+    return _build(_canonical(head), {"alpha": alpha})
+
+
+def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
+    """Return the divergence called ``name`` with keyword parameters (``alpha`` for Cressie–Read).
+
+    Without ``params`` this is :func:`resolve_divergence`.
+
+    Raises
+    ------
+    InputError
+        As :func:`resolve_divergence`; also unexpected or missing parameters.
+    """
+    if not params:
+        return resolve_divergence(name)
+    if isinstance(name, Divergence):
+        raise InputError(f"params: a Divergence instance takes no parameters, found {params}")
+    if not isinstance(name, str):
+        return resolve_divergence(name)  # raises the InputError naming the type
+    return _build(_canonical(name), params)
+
+
+#: deprecated alias of :func:`resolve_divergence` (the same function)
+divergence_from_spec = resolve_divergence

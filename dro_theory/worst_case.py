@@ -68,8 +68,7 @@ from dro_theory.divergences import (
     Divergence,
     Hellinger,
     TotalVariation,
-    divergence_from_spec,
-    get_divergence,
+    resolve_divergence,
 )
 from dro_theory.errors import DROSolveError, InputError
 
@@ -133,18 +132,6 @@ class _Instance:
     point_mass_radius: float
 
 
-# ------------------------------------------------------------------------------------------
-def _as_divergence(divergence: str | Divergence) -> Divergence:
-    if isinstance(divergence, Divergence):
-        return get_divergence(divergence)
-    if not isinstance(divergence, str):
-        raise InputError(
-            f"divergence: expected a name such as 'kl' or 'cressie_read:1.5', "
-            f"found {type(divergence).__name__}"
-        )
-    return divergence_from_spec(divergence)
-
-
 def _check_solver(solver: str | None) -> str | None:
     if solver is None:
         return None
@@ -162,7 +149,7 @@ def _check_solver(solver: str | None) -> str | None:
 def _prepare(
     scores: ArrayLike, divergence: str | Divergence, weights: ArrayLike | None
 ) -> _Instance:
-    div = _as_divergence(divergence)
+    div = resolve_divergence(divergence)
     f = as_finite_array(scores, "scores")
     if f.ndim != 1:
         raise InputError(

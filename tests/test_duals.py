@@ -23,13 +23,9 @@ from scipy.special import logsumexp, softmax
 
 from dro_theory import penalized_worst_case, worst_case_dual
 from dro_theory.divergences import Divergence, divergence_from_spec, get_divergence
-from dro_theory.duals import (
-    _check_root,
-    _chi2_constrained,
-    _prepare,
-    _Solved,
-    _stationarity,
-)
+from dro_theory.duals import chi2 as chi2_dual
+from dro_theory.duals.batch import Solved, prepare_batch
+from dro_theory.duals.verify import check_root, stationarity
 from dro_theory.errors import DROSolveError, InputError
 
 SPECS = [
@@ -98,10 +94,10 @@ def test_chi2_is_mean_plus_root_eta_sd_while_q_nonnegative(eta: float) -> None:
 def test_chi2_binding_support_iteration_equals_exact_sort(eta: float) -> None:
     rng = np.random.default_rng(2)
     f = np.vstack([rng.normal(size=300), rng.gamma(0.5, size=300), rng.standard_t(3, size=300)])
-    batch = _prepare(f, None)
+    batch = prepare_batch(f, None)
     rows = batch.rows(np.arange(3))
-    fast = _chi2_constrained(rows, np.full(3, eta))
-    exact = _chi2_constrained(rows, np.full(3, eta), sort=True)
+    fast = chi2_dual.constrained(get_divergence("chi2"), rows, np.full(3, eta))
+    exact = chi2_dual.constrained(get_divergence("chi2"), rows, np.full(3, eta), sort=True)
     np.testing.assert_allclose(fast.ratio, exact.ratio, rtol=1e-12, atol=1e-14)
     res = worst_case_dual(f, "chi2", eta)
     chi2 = get_divergence("chi2").divergence(res.q, np.full(300, 1 / 300))
@@ -537,15 +533,15 @@ def test_constrained_on_extreme_quadrature_matches_exact(
 def test_first_order_check_rejects_a_ratio_built_from_max_minus_d() -> None:
     """The verification step flags the pre-fix χ² ratio 1 + (max g − d)/(2α) (max g ~ 1e21)."""
     f, q0 = _hermite_instance("chi2", 80)
-    batch = _prepare(f, q0)
+    batch = prepare_batch(f, q0)
     rows = batch.rows(np.arange(1))
     alpha = np.array([1.0]) / batch.sigma
     exact = np.where(rows.q0 > 0, 1.0 + rows.g / (2 * alpha[:, None]), 0.0)
     lossy = np.where(rows.q0 > 0, 1.0 + (rows.g_max[:, None] - rows.d) / (2 * alpha[:, None]), 0.0)
     chi2 = get_divergence("chi2")
-    assert _stationarity(chi2, rows, exact, alpha)[1][0] <= 1e-12
-    assert _stationarity(chi2, rows, lossy, alpha)[1][0] > 1e-3
+    assert stationarity(chi2, rows, exact, alpha)[1][0] <= 1e-12
+    assert stationarity(chi2, rows, lossy, alpha)[1][0] > 1e-3
     with pytest.raises(DROSolveError, match="first-order conditions"):
-        _check_root(
-            _Solved(lossy, alpha, alpha, np.zeros(1), 1, None, np.array([1e-3])), "temperature"
+        check_root(
+            Solved(lossy, alpha, alpha, np.zeros(1), 1, None, np.array([1e-3])), "temperature"
         )
