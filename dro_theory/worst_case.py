@@ -50,7 +50,6 @@ cvxpy is imported inside the functions only: importing this module does not impo
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -63,10 +62,7 @@ from numpy.typing import ArrayLike, NDArray
 from dro_theory._result import WorstCase
 from dro_theory.checks import as_finite_array, check_radius, check_weights
 from dro_theory.divergences import (
-    ChiSquare,
-    CressieRead,
     Divergence,
-    Hellinger,
     TotalVariation,
     resolve_divergence,
 )
@@ -226,26 +222,6 @@ def _shortcut(inst: _Instance, radius: float, start: float) -> WorstCase | None:
     return None
 
 
-def _constraint_form(div: Divergence, n: int, radius: float) -> tuple[float, float]:
-    r"""(κ, b) with ∂_i G(L)/w_i = κ φ'(L_i) + b for the form of ``div.cvxpy_constraint``.
-
-    * direct forms Σ w φ(L) ≤ nη (KL, reverse KL, TV, JS): κ = 1, b = 0;
-    * χ²: ‖√w (L − 1)‖₂ ≤ √(nη); at the active constraint ∂_i G = w_i (L_i − 1)/√(nη) and
-      φ'(L) = 2(L − 1), so κ = 1/(2√(nη)), b = 0;
-    * squared Hellinger: −Σ w √L ≤ −n(1 − η/2); ∂_i G/w_i = −1/(2√L_i) = ½φ'(L_i) − ½;
-    * Cressie–Read α > 1: Σ w L^α ≤ n(1 + α(α−1)η); ∂_i G/w_i = αL^{α−1} = α(α−1)φ' + α;
-      α < 1: −Σ w L^α ≤ −n(1 + α(α−1)η); κ = α(1 − α), b = −α.
-    """
-    if isinstance(div, ChiSquare):
-        return 1.0 / (2.0 * math.sqrt(n * radius)), 0.0
-    if isinstance(div, Hellinger):
-        return 0.5, -0.5
-    if isinstance(div, CressieRead):
-        a = div.alpha
-        return (a * (a - 1.0), a) if a > 1 else (a * (1.0 - a), -a)
-    return 1.0, 0.0
-
-
 class _Primal:
     """The scaled cvxpy problem for one instance, with the radius as a scalar Parameter."""
 
@@ -336,7 +312,7 @@ def _result(
     start: float,
 ) -> WorstCase:
     """Map a verified scaled solution back to f-units (α*, c* from the dual values λ', ν')."""
-    kappa, offset = _constraint_form(inst.div, primal.n, radius)
+    kappa, offset = inst.div.cvxpy_multiplier_form(primal.n, radius)
     alpha_g = primal.n * kappa * lam
     c_g = primal.n * (nu + offset * lam)
     diagnostics: dict[str, Any] = {
