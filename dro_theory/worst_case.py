@@ -8,7 +8,7 @@ For scores f ∈ ℝⁿ, reference weights q0 (a probability vector) and a radiu
 the inner maximisation of the CL-DRO objective (Wu et al., NeurIPS 2023, Definition 3.1, Eq. 3;
 for KL its value is the InfoNCE term of Theorem 3.2 at the implied radius η(τ)).
 
-Formulation (the one the reference notes found robust, see ``reference/dro-duals.md`` §2–3).
+Formulation (the reasons for it are in ``docs/dro_theory.md``).
 Atoms with q0 = 0 are dropped (every φ-ball keeps q ≪ q0). The scores are centred and scaled,
 g = (f − μ)/s with μ = E_{q0} f and s² = Var_{q0} f, so that every coefficient is O(1). The
 variable is the likelihood ratio L = q/q0 with weights w = n·q0:
@@ -35,15 +35,14 @@ Every answer is verified: solver status, feasibility (q ≥ 0, Σ q = 1, D_φ(q�
 agreement of V − μ with :func:`dro_theory.duals.worst_case_dual` (relative 1e-6) and, for every
 strictly convex φ (all but TV, whose LP optimum may be a face), ‖q − q_dual‖₁ ≤ 1e-6 (q* is
 unique there; V is flat to first order in q, so the value alone does not pin q down). On failure
-the next solver of the chain runs: Clarabel (tight tolerances 1e-10, first because it reaches
-value errors ~1e-10 at the same cost) → Clarabel (defaults) → Clarabel
-without equilibration → SCS (ε = 1e-8) → SCS (ε = 1e-10), each SCS attempt capped at 60 s. If
-none verifies but some attempt failed only the q check with ‖q − q_dual‖₁ ≤ 1e-5, the closest
-such answer is returned with ``diagnostics["q_check"]`` saying so (seen on Cressie–Read α = 3,
-n = 1000, η = 3.16: Clarabel 1.4e-6). Otherwise :class:`~dro_theory.errors.DROSolveError` names
-everything tried. The multiplier and normalizer
-are read from the solver's dual values and are not part of the check (they carry the solver's
-dual accuracy, typically 1e-7 relative, worse within ~1e-9 of the point-mass radius).
+the next solver of the chain (:data:`_CHAIN`: Clarabel with tight tolerances, Clarabel,
+Clarabel without equilibration, SCS at ε = 1e-8 and 1e-10, each SCS attempt capped at 60 s)
+runs. If none verifies but some attempt failed only the q check with ‖q − q_dual‖₁ ≤ 1e-5, the
+closest such answer is returned with ``diagnostics["q_check"]`` saying so. Otherwise
+:class:`~dro_theory.errors.DROSolveError` names everything tried. The multiplier and normalizer
+are read from the solver's dual values and are not part of the check. The primal costs
+O(n)–O(n^1.5) per interior-point iteration (:data:`PRIMAL_MAX_N` says where it stays in
+seconds); the dual is O(n) per root-finder step.
 
 cvxpy is imported inside the functions only: importing this module does not import cvxpy.
 """
@@ -71,23 +70,39 @@ from dro_theory.errors import DROSolveError, InputError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import cvxpy as cp
 
-__all__ = ["SOLVERS", "WorstCase", "worst_case", "worst_case_sweep"]
+__all__ = [
+    "PRIMAL_MAX_N",
+    "SOLVERS",
+    "WorstCase",
+    "primal_affordable",
+    "worst_case",
+    "worst_case_sweep",
+]
 
 FloatArray = NDArray[np.float64]
+
+#: largest n for which the cvxpy primal should finish in seconds (KL, one core: ~1.3 s per solve
+#: at n = 1e4, ~10 s at n = 1e5, benchmarks/bench_worst_case.py; cost grows ~linearly in n)
+PRIMAL_MAX_N = 20_000
+
+
+def primal_affordable(n: int) -> bool:
+    """Whether the cvxpy primal for ``n`` scores should finish in seconds (n ≤ PRIMAL_MAX_N)."""
+    return n <= PRIMAL_MAX_N
+
 
 #: cvxpy solvers that accept the cones these problems need (exponential, power, SOC).
 SOLVERS: tuple[str, ...] = ("CLARABEL", "SCS", "ECOS", "MOSEK")
 
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 _CLARABEL_NO_EQ = {"equilibrate_enable": False, "max_iter": 500}
-# SCS can crawl on power cones (seen: > 40 min on a Cressie–Read instance at n = 1000), so each
-# SCS attempt is capped in time as well as in iterations.
+# SCS can crawl on power cones, so each SCS attempt is capped in time as well as in iterations
+# (docs/dro_theory.md has the measured case).
 _SCS_TIGHT = {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000, "time_limit_secs": 60.0}
 _SCS_TIGHTER = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000, "time_limit_secs": 60.0}
 
-#: the fallback chain: (label, cvxpy solver, options). Clarabel without equilibration solved
-#: KL instances near the point-mass radius where both other Clarabel settings stopped with a
-#: numerical error; SCS at ε = 1e-8 sometimes verifies the value but not q (L1 ~ 1e-5).
+#: the fallback chain: (label, cvxpy solver, options), tried in order until one verifies (why
+#: each entry is there: docs/dro_theory.md).
 _CHAIN: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("clarabel(tight)", "CLARABEL", _CLARABEL_TIGHT),
     ("clarabel", "CLARABEL", {}),

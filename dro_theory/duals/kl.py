@@ -3,8 +3,7 @@ r"""KL dual: the Gibbs tilt q ∝ q0 e^{βg}, β = 1/α (Wu et al. 2023, Theorem
 Penalised: P(α) = α log E_{q0} e^{f/α} with q = softmax(f/α + log q0), exact. Constrained: α*
 solves KL(q_{1/α}‖q0) = η, a monotone scalar equation in t = log β, solved by safeguarded
 Newton (dη/dt = β² Var_{q_β} g) started from the skewness-corrected small-radius law
-α ≈ (σ/√(2η))(1 + γ√(2η)/3) (``reference/dro-duals.md`` §1d in the shared notes; derived in
-``docs/dro_theory.md``).
+α ≈ (σ/√(2η))(1 + γ√(2η)/3) (:mod:`dro_theory.lagrange`; derived in ``docs/dro_theory.md``).
 
 Verification is done here, from the final pass: L = e^{−βd}/S_0 makes g − α φ'(L) =
 max g + α log S_0 − α exactly up to the rounding of d, so only the normalisation E_{q0} L = 1
@@ -143,7 +142,7 @@ def constrained(div: Divergence, rows: Rows, eta: FloatArray) -> Solved:
             dr = beta * beta * stats.var / stats.radius
         return r, dr
 
-    # start from α ≈ (σ/√(2η))(1 + γ√(2η)/3) (dro-duals.md §1d), γ the q0-skewness of g
+    # start from α ≈ (σ/√(2η))(1 + γ√(2η)/3) (Corollary 3.4 and its next term), γ: skewness of g
     g = rows.g
     gg = g * g
     if not rows.uniform:
