@@ -201,8 +201,13 @@ def _embed(inst: _Instance, qs: FloatArray) -> FloatArray:
 
 def _shortcut(inst: _Instance, radius: float, start: float) -> WorstCase | None:
     """Radius 0 (q* = q0) and radii reaching the point mass on argmax f: no solver needed."""
-    # D_φ(point mass ‖ q0) ≤ η up to rounding in evaluating φ (relative 1e-12)
-    if radius >= inst.point_mass_radius * (1.0 - _PM_RTOL):
+    from dro_theory.duals import point_mass_limit
+
+    # D_φ(point mass ‖ q0) ≤ η up to rounding in evaluating φ (relative 1e-12), or the radius
+    # from which the worst case is the point mass to float64 (finite also for reverse KL)
+    spread = (inst.f_max - float(inst.fs.min())) / inst.scale
+    limit = float(point_mass_limit(inst.div, inst.argmax_mass, spread))
+    if radius >= inst.point_mass_radius * (1.0 - _PM_RTOL) or radius >= limit:
         top = inst.fs == inst.f_max
         qs = np.where(top, inst.ps, 0.0)
         qs = qs / qs.sum()

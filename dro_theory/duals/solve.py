@@ -31,10 +31,12 @@ from dro_theory.duals.registry import solve_constrained, solve_penalized
 from dro_theory.duals.verify import check_root
 
 __all__ = [
+    "POINT_MASS_GAP",
     "ConstrainedBatch",
     "PenalizedBatch",
     "PenalizedWorstCase",
     "penalized_worst_case",
+    "point_mass_limit",
     "solve_batch",
     "solve_penalized_batch",
     "worst_case_dual",
@@ -130,13 +132,38 @@ def _squeeze(x: FloatArray, single: bool) -> float | FloatArray:
     return float(x[0]) if single else x
 
 
+#: the worst case counts as the point mass once its value is within this many units of σ of
+#: max f (float64's ε: below the rounding of any value on the scale of the scores)
+POINT_MASS_GAP = float(np.finfo(np.float64).eps)
+
+
+def point_mass_limit(div: Divergence, p_max: ArrayLike, spread: ArrayLike) -> FloatArray:
+    r"""Radius from which the worst case is the point mass on the maximisers, to float64.
+
+    min(D_φ(δ‖q0), D_φ(q_m‖q0)) where q_m keeps mass 1 − m on the maximisers (q0 mass p) and
+    spreads m ∝ q0 over the rest, m = ε/s (s = ``spread`` = (max f − min f)/σ, ε =
+    :data:`POINT_MASS_GAP`). q_m is feasible at that radius and its value is within ε σ of
+    max f, so the optimum is too. Finite for every divergence — also where D_φ(δ‖q0) = ∞
+    (reverse KL: about log(s/ε)) — so huge radii return the point mass instead of a root
+    search that would overflow.
+    """
+    p = np.asarray(p_max, dtype=np.float64)
+    s = np.asarray(spread, dtype=np.float64)
+    exact = np.asarray(div.point_mass_radius(p), dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.minimum(POINT_MASS_GAP / np.maximum(s, POINT_MASS_GAP), 1.0 - p)
+        near = p * div.phi((1.0 - m) / p) + (1.0 - p) * div.phi(m / (1.0 - p))
+    near = np.where(p < 1.0, near, 0.0)
+    return np.asarray(np.fmin(exact, near))
+
+
 def _closed_rows(
     batch: Batch, div: Divergence, eta: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.str_], FloatArray, NDArray[np.bool_]]:
     """Value, α*, c*, status of the rows with a closed form; the point-mass radii and mask.
 
-    Point mass on the maximisers (∝ q0) at η ≥ D_φ(δ_argmax‖q0): value max f, α* = 0,
-    c* = max f. Constant rows: the same numbers. η = 0: q = q0, α* = inf, c* = nan.
+    Point mass on the maximisers (∝ q0) at η ≥ :func:`point_mass_limit`: value max f,
+    α* = 0, c* = max f. Constant rows: the same numbers. η = 0: q = q0, α* = inf, c* = nan.
     """
     size = batch.d.shape[0]
     value = batch.mu.copy()
@@ -144,7 +171,8 @@ def _closed_rows(
     normalizer = np.full(size, np.nan)
     status = np.full(size, "closed_form", dtype=object)
     pm_radius = np.asarray(div.point_mass_radius(batch.p_max), dtype=np.float64)
-    point = (eta >= pm_radius) & ~batch.constant
+    spread = np.max(batch.d, axis=1)
+    point = (eta >= point_mass_limit(div, batch.p_max, spread)) & ~batch.constant
     status[point] = "point_mass"
     done = point | batch.constant
     value[done] = batch.f_max[done]
@@ -230,8 +258,10 @@ def worst_case_dual(
     -------
     WorstCase
         ``value``, ``q``, ``multiplier`` α*, ``normalizer`` c* (fields have a leading B axis for
-        2-D scores). ``status``: ``"point_mass"`` when η ≥ D_φ(δ_argmax‖q0) (value max f, α* = 0,
-        c* = max f, q spread over all maximisers ∝ q0); ``"closed_form"`` for η = 0 (q = q0,
+        2-D scores). ``status``: ``"point_mass"`` when η ≥ D_φ(δ_argmax‖q0), or beyond the
+        radius where the worst case is the point mass to float64 (:func:`point_mass_limit`;
+        reverse KL's D_φ(δ‖q0) is infinite) — value max f, α* = 0, c* = max f, q spread over
+        all maximisers ∝ q0; ``"closed_form"`` for η = 0 (q = q0,
         value E f, α* = inf, c* = nan: the infimum is not attained) and for constant scores
         (α* = 0, c* = f); else ``"optimal"``. For a batch with mixed cases ``status`` is
         ``"optimal"`` and ``diagnostics["row_status"]`` holds each row's.
