@@ -12,6 +12,7 @@ used by :func:`dro_theory.duals.verify.verify` where the log-gap form loses digi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,21 +87,28 @@ class PowerShape:
         return sign * self.e * (x - np.log(self.kappa * alpha)) + np.log(s)
 
 
+def _cressie_read_shape(div: Divergence) -> PowerShape:
+    a = float(getattr(div, "alpha"))  # noqa: B009 - registered for CressieRead only
+    if a > 1:
+        return PowerShape(True, 1 / (a - 1), 1 / (a - 1))
+    return PowerShape(False, 1 / (1 - a), 1 / (1 - a))
+
+
+#: the worst-case shape of each power-family divergence (keyed by class, like the registry)
+_SHAPES: dict[type[Divergence], Callable[[Divergence], PowerShape]] = {
+    ChiSquare: lambda div: PowerShape(True, 1.0, 2.0),
+    CressieRead: _cressie_read_shape,
+    Hellinger: lambda div: PowerShape(False, 2.0, 1.0),
+    ReverseKL: lambda div: PowerShape(False, 1.0, 1.0),
+}
+
+
 def power_shape(div: Divergence) -> PowerShape:
     """The shape (plus/inv, exponent e, constant κ) of ``div``'s worst case; InputError if none."""
-    if isinstance(div, ChiSquare):
-        return PowerShape(True, 1.0, 2.0)
-    if isinstance(div, CressieRead):
-        a = div.alpha
-        return (
-            PowerShape(True, 1 / (a - 1), 1 / (a - 1))
-            if a > 1
-            else PowerShape(False, 1 / (1 - a), 1 / (1 - a))
-        )
-    if isinstance(div, Hellinger):
-        return PowerShape(False, 2.0, 1.0)
-    if isinstance(div, ReverseKL):
-        return PowerShape(False, 1.0, 1.0)
+    for cls in type(div).__mro__:
+        shape = _SHAPES.get(cls)
+        if shape is not None:
+            return shape(div)
     raise InputError(f"divergence: {div} has no power-family dual")
 
 
