@@ -222,3 +222,20 @@ def test_specs_parse_and_reject_bad_alpha() -> None:
         divergence_from_spec("cressie_read:abc")
     with pytest.raises(InputError, match=r"alpha: expected a finite number > 0"):
         divergence_from_spec("cr:-1")
+
+
+def test_one_resolver_behind_every_name() -> None:
+    """resolve_divergence is the one resolver; the older names are the same function."""
+    from dro_theory import resolve_divergence
+    from dro_theory.duals import resolve_divergence as duals_resolver
+    from estimators.bounds import as_divergence
+
+    assert divergence_from_spec is resolve_divergence
+    assert as_divergence is resolve_divergence and duals_resolver is resolve_divergence
+    kl = resolve_divergence("KL")
+    assert resolve_divergence(kl) is kl and get_divergence("rkl").name == "reverse_kl"
+    assert str(resolve_divergence("cr:0.5")) == "cressie_read:0.5"
+    with pytest.raises(InputError, match=r"divergence: expected a name .*found int"):
+        resolve_divergence(3)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"expected one of kl, reverse_kl, chi2"):
+        resolve_divergence("nope")
