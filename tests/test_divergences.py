@@ -34,6 +34,7 @@ def test_catalogue_covers_every_divergence() -> None:
     assert {d.name for d in CATALOGUE} == set(DIVERGENCE_NAMES)
     assert {0.5, 3.0} <= {d.alpha for d in CATALOGUE if isinstance(d, CressieRead)}
 
+
 ratios = st.floats(min_value=0.0, max_value=50.0, allow_nan=False)
 
 
