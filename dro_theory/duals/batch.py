@@ -165,6 +165,27 @@ SolveFn = Callable[[Divergence, Rows, FloatArray], Solved]
 
 
 def prepare_batch(scores: ArrayLike, weights: ArrayLike | None) -> Batch:
+    r"""Standardise the rows of ``scores``: g = (f − μ)/σ with μ, σ² the q0-mean and variance.
+
+    Parameters
+    ----------
+    scores : array_like, shape (n,) or (B, n)
+        Finite scores f; 1-D is one anchor (``Batch.single``).
+    weights : array_like, shape (n,) or (B, n), optional
+        Reference q0 (uniform when None); non-negative, rows summing to 1 within
+        :data:`WEIGHT_SUM_TOL` (then renormalised).
+
+    Returns
+    -------
+    Batch
+        d = max g − g (exactly 0 on the maximisers; off the support of q0 set to max(max g, 0)),
+        μ, σ, max f, the maximisers and their q0-mass, constant-row flags.
+
+    Raises
+    ------
+    InputError
+        NaN/inf, wrong dimensions, no rows, or bad weights (naming ``scores`` or ``weights``).
+    """
     f = as_finite_array(scores, "scores", ndim=(1, 2))
     single = f.ndim == 1
     f2 = f[None, :] if single else f
