@@ -6,6 +6,10 @@ scalar dual equation (KL: KL(q_α‖q0) = η in log α with logsumexp; χ²: E(f
 in b; Hellinger: 2 − 2E(b−f)^{-1}/√E(b−f)^{-2} = η in b). For the batch the baseline loops over
 a sample of anchors and is extrapolated to all of them.
 
+Huge N (issue 11): one anchor with N = 1e7 scores for KL and χ², target ≤ 5 s and ≤ 2 GB peak
+(wall time of an untraced run; peak Python-heap memory from tracemalloc in a second run, numpy
+arrays included; the input array itself, 76 MiB, is allocated before tracing).
+
 Run: ``.venv/bin/python benchmarks/bench_duals.py`` (add ``--quick`` for a smaller run).
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
@@ -104,6 +109,31 @@ def _batch_case(
     )
 
 
+#: issue 11's targets for N = 1e7 scores
+HUGE_N = 10_000_000
+HUGE_SECONDS = 5.0
+HUGE_BYTES = 2 * 2**30
+
+
+def _huge_case(name: str, scores: np.ndarray, eta: float) -> None:
+    """Wall time and peak traced memory of one dual solve on a huge 1-D input."""
+    start = time.perf_counter()
+    worst_case_dual(scores, name, eta)
+    wall = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        worst_case_dual(scores, name, eta)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    verdict = "met" if wall <= HUGE_SECONDS and peak <= HUGE_BYTES else "MISSED"
+    print(
+        f"{name:10s} {'1x' + str(scores.size):>19s} eta={eta:<5g} dual {wall:7.3f} s | "
+        f"peak memory {peak / 2**20:7.0f} MiB | target {HUGE_SECONDS:g} s, "
+        f"{HUGE_BYTES / 2**30:g} GiB: {verdict}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
@@ -127,6 +157,9 @@ def main() -> None:
         _batch_case("chi2", many, eta, _chi2_brentq, 32, repeat, None)
     _batch_case("chi2", single[None, :], 0.5, _chi2_brentq, 1, repeat, None)
     _batch_case("hellinger", many, 0.1, _hellinger_brentq, 32, repeat, None)
+    huge = rng.standard_normal(HUGE_N // 10 if args.quick else HUGE_N)
+    for name in ("kl", "chi2"):
+        _huge_case(name, huge, 0.1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dro_theory.divergences import (
     Divergence,
     divergence_from_spec,
     get_divergence,
+    resolve_divergence,
 )
 from dro_theory.duals import PenalizedWorstCase, penalized_worst_case, worst_case_dual
 from dro_theory.errors import CldroError, DROSolveError, InputError
@@ -50,6 +51,7 @@ __all__ = [
     "mean_variance",
     "penalized_worst_case",
     "radius_for_temperature",
+    "resolve_divergence",
     "temperature_for_radius",
     "worst_case",
     "worst_case_dual",

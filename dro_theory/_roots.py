@@ -87,13 +87,7 @@ def find_increasing_root(
     """
     x = np.array(x0, dtype=np.float64, copy=True)
     size = x.shape[0]
-    lo = np.full(size, -np.inf)
-    hi = np.full(size, np.inf)
-    r_lo = np.full(size, -np.inf)
-    r_hi = np.full(size, np.inf)
-    side = np.zeros(size, dtype=np.int8)  # endpoint replaced last (Illinois): -1 lo, +1 hi
-    prev_abs = np.full(size, np.inf)
-    expand = np.full(size, max_step)
+    state = _Brackets(size, max_step)
     residual = np.full(size, np.nan)
     converged = np.zeros(size, dtype=bool)
     active = np.arange(size)
@@ -105,47 +99,79 @@ def find_increasing_root(
         r, dr = fun(xa, rows)
         r = np.asarray(r, dtype=np.float64)
         residual[active] = r
-        # ---- bracket update -------------------------------------------------------------
-        below = r < 0
-        above = r > 0
-        la, ha, rla, rha, sa = lo[active], hi[active], r_lo[active], r_hi[active], side[active]
-        # Illinois: when the same endpoint is kept twice, halve the other's residual
-        rha = np.where(below & (sa == -1), 0.5 * rha, rha)
-        rla = np.where(above & (sa == 1), 0.5 * rla, rla)
-        la = np.where(below, xa, la)
-        rla = np.where(below, r, rla)
-        ha = np.where(above, xa, ha)
-        rha = np.where(above, r, rha)
-        sa = np.where(below, -1, np.where(above, 1, sa)).astype(np.int8)
-        width = ha - la
-        done = (np.abs(r) <= ftol) | (width <= xtol * np.maximum(1.0, np.abs(xa))) | (r == 0)
+        la, ha, rla, rha = state.update(active, xa, r)
+        done = (np.abs(r) <= ftol) | (ha - la <= xtol * np.maximum(1.0, np.abs(xa))) | (r == 0)
         done |= ~np.isfinite(xa)
-        # ---- candidate step ---------------------------------------------------------------
-        bracketed = np.isfinite(la) & np.isfinite(ha)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if dr is not None:
                 cand = xa - r / np.asarray(dr, dtype=np.float64)
             else:
                 cand = la - rla * (ha - la) / (rha - rla)
-            mid = 0.5 * (la + ha)
         # a converged step: the next correction is below stol (and the residual is small)
         tiny = np.abs(cand - xa) <= stol * np.maximum(1.0, np.abs(xa))
-        done |= tiny & (np.abs(r) <= 1e-9) & np.isfinite(cand)
+        done |= tiny & (np.abs(r) <= _SMALL_RESIDUAL) & np.isfinite(cand)
         ok = np.isfinite(cand) & (cand > la) & (cand < ha)
         # quadratic convergence: a Newton step from |r| ≤ finish lands at ~r² — take it and stop
         # (the caller re-evaluates the residual at the returned point)
         last = ~done & ok & (np.abs(r) <= finish) if dr is not None else np.zeros_like(done)
-        # a row whose |r| did not halve since the last step bisects instead
-        slow = bracketed & (np.abs(r) > 0.5 * prev_abs[active])
-        ok &= ~slow
-        ok &= np.abs(cand - xa) <= np.where(bracketed, np.inf, expand[active])
-        ex = expand[active]
-        grow = np.where(np.isfinite(la), xa + ex, xa - ex)
-        new_x = np.where(ok, cand, np.where(bracketed, mid, grow))
-        expand[active] = np.where(bracketed, ex, 2.0 * ex)
-        prev_abs[active] = np.where(np.isfinite(r), np.abs(r), np.inf)
-        lo[active], hi[active], r_lo[active], r_hi[active], side[active] = la, ha, rla, rha, sa
+        new_x = state.safeguard(active, xa, r, cand, ok)
         converged[active] = done | last
         x[active] = np.where(done, xa, new_x)
         active = active[~(done | last)]
     return RootResult(x=x, residual=residual, iterations=iterations, converged=converged)
+
+
+#: a step below ``stol`` ends a row only when its residual is at least this small
+_SMALL_RESIDUAL = 1e-9
+
+
+class _Brackets:
+    """Per-row brackets [lo, hi] with their residuals, Illinois sides and expansion steps."""
+
+    def __init__(self, size: int, max_step: float) -> None:
+        self.lo = np.full(size, -np.inf)
+        self.hi = np.full(size, np.inf)
+        self.r_lo = np.full(size, -np.inf)
+        self.r_hi = np.full(size, np.inf)
+        self.side = np.zeros(size, dtype=np.int8)  # endpoint replaced last: -1 lo, +1 hi
+        self.prev_abs = np.full(size, np.inf)
+        self.expand = np.full(size, max_step)
+
+    def update(
+        self, active: NDArray[np.intp], xa: FloatArray, r: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Replace the endpoint on r's side by xa; returns the active rows' lo, hi, r_lo, r_hi."""
+        below, above = r < 0, r > 0
+        la, ha, sa = self.lo[active], self.hi[active], self.side[active]
+        rla, rha = self.r_lo[active], self.r_hi[active]
+        # Illinois: when the same endpoint is kept twice, halve the other's residual
+        rha = np.where(below & (sa == -1), 0.5 * rha, rha)
+        rla = np.where(above & (sa == 1), 0.5 * rla, rla)
+        la, rla = np.where(below, xa, la), np.where(below, r, rla)
+        ha, rha = np.where(above, xa, ha), np.where(above, r, rha)
+        sa = np.where(below, -1, np.where(above, 1, sa)).astype(np.int8)
+        self.lo[active], self.hi[active], self.side[active] = la, ha, sa
+        self.r_lo[active], self.r_hi[active] = rla, rha
+        return la, ha, rla, rha
+
+    def safeguard(
+        self,
+        active: NDArray[np.intp],
+        xa: FloatArray,
+        r: FloatArray,
+        cand: FloatArray,
+        ok: NDArray[np.bool_],
+    ) -> FloatArray:
+        """The next point: ``cand`` where ``ok``, else bisection (bracketed) or expansion."""
+        la, ha = self.lo[active], self.hi[active]
+        bracketed = np.isfinite(la) & np.isfinite(ha)
+        # a row whose |r| did not halve since the last step bisects instead
+        ok = ok & ~(bracketed & (np.abs(r) > 0.5 * self.prev_abs[active]))
+        ex = self.expand[active]
+        ok &= np.abs(cand - xa) <= np.where(bracketed, np.inf, ex)
+        grow = np.where(np.isfinite(la), xa + ex, xa - ex)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mid = 0.5 * (la + ha)
+        self.expand[active] = np.where(bracketed, ex, 2.0 * ex)
+        self.prev_abs[active] = np.where(np.isfinite(r), np.abs(r), np.inf)
+        return np.asarray(np.where(ok, cand, np.where(bracketed, mid, grow)))

@@ -21,13 +21,8 @@ Convention table (all in nats; ``curvature`` = φ''(1), ``third_derivative`` = �
   φ*(s) = ((1 + (α − 1)s)_+^{α/(α−1)} − 1)/α on ℝ for α > 1 and on s < 1/(1 − α) for α < 1;
   1, α − 2.
 
-Notes on affine terms: KL is stated as t log t (not t log t − t + 1) and reverse KL as −log t
-(not −log t + t − 1). Adding c(t − 1) to φ leaves D_φ between probability vectors unchanged but
-shifts the conjugate, φ*_new(s) = φ*(s − c) + c, and so the optimal critic of a variational
-bound by c. The forms above are the ones the bounds in :mod:`estimators.bounds` use; the optimal
-critic is T* = φ'(dP/dQ), e.g. 1 + log r for KL. Squared Hellinger has no factor ½:
-H² = Σ (√q − √p)² ∈ [0, 2]. Cressie–Read(α) is the power family with φ''(1) = 1 for every α; α = 2
-is ½χ², α → 1 is KL and α → 0 is reverse KL (use those names; ``alpha`` must be > 0 and ≠ 1).
+Affine terms (KL as t log t, reverse KL as −log t), the ½ conventions and the Cressie–Read
+limits are discussed in ``docs/dro_theory.md``; ``alpha`` must be > 0 and ≠ 1.
 """
 
 from __future__ import annotations
@@ -60,6 +55,7 @@ __all__ = [
     "TotalVariation",
     "divergence_from_spec",
     "get_divergence",
+    "resolve_divergence",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -130,6 +126,14 @@ class Divergence(ABC):
         ``w = n q0`` (entries O(1)) and ``L = q/q0``; the caller also imposes w·L = n and L ≥ 0.
         Importing cvxpy happens inside the method (cvxpy is optional outside the primal).
         """
+
+    def cvxpy_multiplier_form(self, n: int, radius: float) -> tuple[float, float]:
+        """(κ, b) with ∂G(L)/∂L_i = w_i (κ φ'(L_i) + b) for :meth:`cvxpy_constraint`'s G ≤ u.
+
+        Direct forms Σ w φ(L) ≤ nη (the default): κ = 1, b = 0. The primal reads α*, c*
+        from its multipliers through this (:mod:`dro_theory.worst_case`).
+        """
+        return 1.0, 0.0
 
     # --- shared, derived -------------------------------------------------------------------
     @property
@@ -317,6 +321,10 @@ class ChiSquare(Divergence):
         # cp.sqrt (not math.sqrt) so that ``radius`` may be a cvxpy Parameter (DPP-compliant).
         return [cp.norm(cp.multiply(np.sqrt(w), ratio - 1.0), 2) <= cp.sqrt(n * radius)]
 
+    def cvxpy_multiplier_form(self, n: int, radius: float) -> tuple[float, float]:
+        # ∂G = w (L − 1)/√(nη) at the active constraint and φ'(L) = 2(L − 1)
+        return 1.0 / (2.0 * math.sqrt(n * radius)), 0.0
+
 
 @dataclass(frozen=True)
 class Hellinger(Divergence):
@@ -348,6 +356,10 @@ class Hellinger(Divergence):
         # Σ w (√L − 1)² = 2n − 2 Σ w √L when w·L = n.
         n = w.shape[0]
         return [w @ cp.sqrt(ratio) >= n * (1.0 - 0.5 * radius)]
+
+    def cvxpy_multiplier_form(self, n: int, radius: float) -> tuple[float, float]:
+        # G = −Σ w √L: ∂G/w = −1/(2√L) = ½φ'(L) − ½
+        return 0.5, -0.5
 
 
 @dataclass(frozen=True)
@@ -482,6 +494,11 @@ class CressieRead(Divergence):
         power = w @ cp.power(ratio, a, approx=False)
         return [power <= level] if a > 1 else [power >= level]
 
+    def cvxpy_multiplier_form(self, n: int, radius: float) -> tuple[float, float]:
+        # G = ±Σ w L^α: ∂G/w = ±αL^{α−1} = |α(α − 1)| φ'(L) ± α
+        a = self.alpha
+        return (a * (a - 1.0), a) if a > 1 else (a * (1.0 - a), -a)
+
     def __str__(self) -> str:
         return f"cressie_read:{self.alpha:g}"
 
@@ -496,42 +513,15 @@ _REGISTRY: dict[str, type[Divergence]] = {
     "js": JensenShannon,
     "cressie_read": CressieRead,
 }
-_ALIASES = {
-    "rkl": "reverse_kl",
-    "burg": "reverse_kl",
-    "pearson": "chi2",
-    "chi_square": "chi2",
-    "squared_hellinger": "hellinger",
-    "h2": "hellinger",
-    "cr": "cressie_read",
-}
+_ALIASES = {"rkl": "reverse_kl", "burg": "reverse_kl", "pearson": "chi2", "chi_square": "chi2"}
+_ALIASES |= {"squared_hellinger": "hellinger", "h2": "hellinger", "cr": "cressie_read"}
 
 #: the canonical names, in catalogue order
 DIVERGENCE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
-    """Return the divergence called ``name`` (a :class:`Divergence` passes through).
-
-    Parameters
-    ----------
-    name : str
-        One of ``kl, reverse_kl, chi2, hellinger, tv, js, cressie_read`` (aliases: ``rkl``,
-        ``pearson``, ``h2``, ``cr`` …; case and ``-`` are ignored).
-    **params
-        ``alpha`` for ``cressie_read``; no other divergence takes parameters.
-
-    Raises
-    ------
-    InputError
-        Unknown name (with a did-you-mean suggestion), unexpected or invalid parameters.
-    """
-    if isinstance(name, Divergence):
-        if params:
-            raise InputError(f"params: a Divergence instance takes no parameters, found {params}")
-        return name
-    if not isinstance(name, str):
-        raise InputError(f"divergence: expected a name, found {type(name).__name__}")
+def _canonical(name: str) -> str:
+    """The catalogue key of ``name`` (case, ``-`` and aliases normalised) or InputError."""
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
@@ -540,7 +530,11 @@ def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
         raise InputError(
             f"divergence: expected one of {', '.join(DIVERGENCE_NAMES)}, found {name!r}{hint}"
         )
-    cls = _REGISTRY[key]
+    return key
+
+
+def _build(key: str, params: dict[str, Any]) -> Divergence:
+    """The divergence of catalogue key ``key`` with parameters ``params`` (checked)."""
     if key == "cressie_read":
         unknown = set(params) - {"alpha"}
         if unknown:
@@ -550,20 +544,55 @@ def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
         return CressieRead(alpha=params["alpha"])
     if params:
         raise InputError(f"params: {key} takes no parameters, found {sorted(params)}")
-    return cls()
+    return _REGISTRY[key]()
 
 
-def divergence_from_spec(spec: str) -> Divergence:
-    """Parse a command-line spec: ``"kl"``, ``"chi2"``, ``"cressie_read:1.5"`` or ``"cr:1.5"``."""
+def resolve_divergence(spec: str | Divergence) -> Divergence:
+    """The one resolver: a :class:`Divergence` from an instance, a name or a ``NAME:ALPHA`` spec.
+
+    ``spec``: an instance (returned as is); a name of :data:`DIVERGENCE_NAMES` or an alias
+    (``rkl``, ``burg``, ``pearson``, ``chi_square``, ``h2``, ``squared_hellinger``, ``cr``; case
+    and ``-`` ignored); or ``"cressie_read:ALPHA"`` / ``"cr:ALPHA"``.
+
+    Raises
+    ------
+    InputError
+        Not a string or instance; unknown name (lists the valid names, suggests the closest);
+        ALPHA not a number or out of range (``alpha: expected a finite number > 0 and != 1``).
+    """
+    if isinstance(spec, Divergence):
+        return spec
     if not isinstance(spec, str):
-        raise InputError(f"divergence: expected a string, found {type(spec).__name__}")
+        raise InputError(
+            f"divergence: expected a name such as 'kl' or 'cressie_read:1.5' "
+            f"(one of {', '.join(DIVERGENCE_NAMES)}) or a Divergence, found {type(spec).__name__}"
+        )
     head, sep, tail = spec.partition(":")
     if not sep:
-        return get_divergence(head)
+        return _build(_canonical(head), {})
     try:
         alpha = float(tail)
     except ValueError as exc:
         raise InputError(
             f"divergence: expected NAME:ALPHA with a number ALPHA, found {spec!r}"
         ) from exc
-    return get_divergence(head, alpha=alpha)
+    return _build(_canonical(head), {"alpha": alpha})
+
+
+def get_divergence(name: str | Divergence, **params: Any) -> Divergence:
+    """The divergence ``name`` with keyword parameters (``alpha`` for Cressie–Read).
+
+    Without ``params`` this is :func:`resolve_divergence`; InputError as there, and for
+    unexpected or missing parameters.
+    """
+    if not params:
+        return resolve_divergence(name)
+    if isinstance(name, Divergence):
+        raise InputError(f"params: a Divergence instance takes no parameters, found {params}")
+    if not isinstance(name, str):
+        return resolve_divergence(name)  # raises the InputError naming the type
+    return _build(_canonical(name), params)
+
+
+#: deprecated alias of :func:`resolve_divergence` (the same function)
+divergence_from_spec = resolve_divergence

@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dro_theory.checks import as_finite_array, check_positive, check_radius, check_weights
-from dro_theory.divergences import Divergence
-from dro_theory.duals import _prepare, _solve_rows, penalized_worst_case, resolve_divergence
+from dro_theory.divergences import Divergence, resolve_divergence
+from dro_theory.duals import penalized_worst_case, prepare_batch, solve_batch
 from dro_theory.errors import InputError
 
 __all__ = ["MeanVariance", "cumulants", "mean_variance"]
@@ -163,8 +163,8 @@ def mean_variance(
     single = kappa.ndim == 1
     if radius is not None:
         eta = check_radius(radius)
-        batch = _prepare(scores, weights)
-        _, value, _, _, _, _ = _solve_rows(batch, div, np.full(batch.d.shape[0], eta))
+        batch = prepare_batch(scores, weights)
+        value = solve_batch(batch, div, np.full(batch.d.shape[0], eta)).value
         exact = value[0] if single else value
         expansion = mu + np.sqrt(2.0 * eta * var / a)
         with np.errstate(divide="ignore", invalid="ignore"):

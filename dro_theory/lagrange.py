@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from dro_theory.checks import as_finite_array
 from dro_theory.divergences import KL
-from dro_theory.duals import _Batch, _kl_tilt, _prepare, _solve_rows
+from dro_theory.duals import Batch, kl_radius, prepare_batch, solve_batch
 from dro_theory.errors import InputError
 
 __all__ = [
@@ -79,7 +79,7 @@ def _positive_array(x: ArrayLike, name: str, *, allow_zero: bool) -> FloatArray:
     return arr
 
 
-def _grid(batch: _Batch, param: FloatArray) -> tuple[tuple[int, ...], NDArray[np.intp], FloatArray]:
+def _grid(batch: Batch, param: FloatArray) -> tuple[tuple[int, ...], NDArray[np.intp], FloatArray]:
     """Broadcast the anchors (shape () or (B,)) against ``param``; flatten both."""
     lead: tuple[int, ...] = () if batch.single else (batch.d.shape[0],)
     try:
@@ -122,22 +122,22 @@ def radius_for_temperature(
         η, shape broadcast(anchors, temperature).
     """
     tau = _positive_array(temperature, "temperature", allow_zero=False)
-    batch = _prepare(scores, weights)
+    batch = prepare_batch(scores, weights)
     shape, idx, taus = _grid(batch, tau)
     sub = batch.take(idx)
     beta = sub.sigma / taus
-    eta = _kl_tilt(sub.rows(np.arange(idx.size)), beta).radius
+    eta = kl_radius(sub, beta)
     eta = np.where(sub.constant, 0.0, eta)
     return _shaped(eta, shape)
 
 
 def _solve(
-    batch: _Batch, radius: FloatArray
-) -> tuple[tuple[int, ...], FloatArray, FloatArray, _Batch]:
+    batch: Batch, radius: FloatArray
+) -> tuple[tuple[int, ...], FloatArray, FloatArray, Batch]:
     shape, idx, radii = _grid(batch, radius)
     sub = batch.take(idx)
-    _, value, alpha, _, _, _ = _solve_rows(sub, KL(), radii)
-    return shape, alpha, value, sub
+    ans = solve_batch(sub, KL(), radii)
+    return shape, ans.multiplier, ans.value, sub
 
 
 def temperature_for_radius(
@@ -160,7 +160,7 @@ def temperature_for_radius(
     float or ndarray
     """
     eta = _positive_array(radius, "radius", allow_zero=True)
-    batch = _prepare(scores, weights)
+    batch = prepare_batch(scores, weights)
     shape, alpha, _, _ = _solve(batch, eta)
     return _shaped(alpha, shape)
 
@@ -185,12 +185,13 @@ def lagrange_curve(
     eta = _positive_array(radii, "radii", allow_zero=False)
     if eta.ndim != 1:
         raise InputError(f"radii: expected a 1-D array, found shape {eta.shape}")
-    batch = _prepare(scores, weights)
+    batch = prepare_batch(scores, weights)
     size = batch.d.shape[0]
     shape = eta.shape if batch.single else (size, eta.size)
     sub = batch.take(np.repeat(np.arange(size), eta.size))
     flat = np.tile(eta, size)
-    _, value, alpha, _, _, _ = _solve_rows(sub, KL(), flat)
+    ans = solve_batch(sub, KL(), flat)
+    value, alpha = ans.value, ans.multiplier
     variance = batch.sigma**2
     law = np.sqrt(sub.sigma**2 / (2.0 * flat))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -8,7 +8,7 @@ For scores f ∈ ℝⁿ, reference weights q0 (a probability vector) and a radiu
 the inner maximisation of the CL-DRO objective (Wu et al., NeurIPS 2023, Definition 3.1, Eq. 3;
 for KL its value is the InfoNCE term of Theorem 3.2 at the implied radius η(τ)).
 
-Formulation (the one the reference notes found robust, see ``reference/dro-duals.md`` §2–3).
+Formulation (the reasons for it are in ``docs/dro_theory.md``).
 Atoms with q0 = 0 are dropped (every φ-ball keeps q ≪ q0). The scores are centred and scaled,
 g = (f − μ)/s with μ = E_{q0} f and s² = Var_{q0} f, so that every coefficient is O(1). The
 variable is the likelihood ratio L = q/q0 with weights w = n·q0:
@@ -35,22 +35,20 @@ Every answer is verified: solver status, feasibility (q ≥ 0, Σ q = 1, D_φ(q�
 agreement of V − μ with :func:`dro_theory.duals.worst_case_dual` (relative 1e-6) and, for every
 strictly convex φ (all but TV, whose LP optimum may be a face), ‖q − q_dual‖₁ ≤ 1e-6 (q* is
 unique there; V is flat to first order in q, so the value alone does not pin q down). On failure
-the next solver of the chain runs: Clarabel (tight tolerances 1e-10, first because it reaches
-value errors ~1e-10 at the same cost) → Clarabel (defaults) → Clarabel
-without equilibration → SCS (ε = 1e-8) → SCS (ε = 1e-10), each SCS attempt capped at 60 s. If
-none verifies but some attempt failed only the q check with ‖q − q_dual‖₁ ≤ 1e-5, the closest
-such answer is returned with ``diagnostics["q_check"]`` saying so (seen on Cressie–Read α = 3,
-n = 1000, η = 3.16: Clarabel 1.4e-6). Otherwise :class:`~dro_theory.errors.DROSolveError` names
-everything tried. The multiplier and normalizer
-are read from the solver's dual values and are not part of the check (they carry the solver's
-dual accuracy, typically 1e-7 relative, worse within ~1e-9 of the point-mass radius).
+the next solver of the chain (:data:`_CHAIN`: Clarabel with tight tolerances, Clarabel,
+Clarabel without equilibration, SCS at ε = 1e-8 and 1e-10, each SCS attempt capped at 60 s)
+runs. If none verifies but some attempt failed only the q check with ‖q − q_dual‖₁ ≤ 1e-5, the
+closest such answer is returned with ``diagnostics["q_check"]`` saying so. Otherwise
+:class:`~dro_theory.errors.DROSolveError` names everything tried. The multiplier and normalizer
+are read from the solver's dual values and are not part of the check. The primal costs
+O(n)–O(n^1.5) per interior-point iteration (:data:`PRIMAL_MAX_N` says where it stays in
+seconds); the dual is O(n) per root-finder step.
 
 cvxpy is imported inside the functions only: importing this module does not import cvxpy.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -63,36 +61,48 @@ from numpy.typing import ArrayLike, NDArray
 from dro_theory._result import WorstCase
 from dro_theory.checks import as_finite_array, check_radius, check_weights
 from dro_theory.divergences import (
-    ChiSquare,
-    CressieRead,
     Divergence,
-    Hellinger,
     TotalVariation,
-    divergence_from_spec,
-    get_divergence,
+    resolve_divergence,
 )
 from dro_theory.errors import DROSolveError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import cvxpy as cp
 
-__all__ = ["SOLVERS", "WorstCase", "worst_case", "worst_case_sweep"]
+__all__ = [
+    "PRIMAL_MAX_N",
+    "SOLVERS",
+    "WorstCase",
+    "primal_affordable",
+    "worst_case",
+    "worst_case_sweep",
+]
 
 FloatArray = NDArray[np.float64]
+
+#: largest n for which the cvxpy primal should finish in seconds (KL, one core, Clarabel: 0.4 s
+#: CPU at n = 1e4, 8.6 s at n = 1e5, benchmarks/bench_worst_case.py; fallbacks cost 10–100×)
+PRIMAL_MAX_N = 20_000
+
+
+def primal_affordable(n: int) -> bool:
+    """Whether the cvxpy primal for ``n`` scores should finish in seconds (n ≤ PRIMAL_MAX_N)."""
+    return n <= PRIMAL_MAX_N
+
 
 #: cvxpy solvers that accept the cones these problems need (exponential, power, SOC).
 SOLVERS: tuple[str, ...] = ("CLARABEL", "SCS", "ECOS", "MOSEK")
 
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 500}
 _CLARABEL_NO_EQ = {"equilibrate_enable": False, "max_iter": 500}
-# SCS can crawl on power cones (seen: > 40 min on a Cressie–Read instance at n = 1000), so each
-# SCS attempt is capped in time as well as in iterations.
+# SCS can crawl on power cones, so each SCS attempt is capped in time as well as in iterations
+# (docs/dro_theory.md has the measured case).
 _SCS_TIGHT = {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 100_000, "time_limit_secs": 60.0}
 _SCS_TIGHTER = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000, "time_limit_secs": 60.0}
 
-#: the fallback chain: (label, cvxpy solver, options). Clarabel without equilibration solved
-#: KL instances near the point-mass radius where both other Clarabel settings stopped with a
-#: numerical error; SCS at ε = 1e-8 sometimes verifies the value but not q (L1 ~ 1e-5).
+#: the fallback chain: (label, cvxpy solver, options), tried in order until one verifies (why
+#: each entry is there: docs/dro_theory.md).
 _CHAIN: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("clarabel(tight)", "CLARABEL", _CLARABEL_TIGHT),
     ("clarabel", "CLARABEL", {}),
@@ -133,18 +143,6 @@ class _Instance:
     point_mass_radius: float
 
 
-# ------------------------------------------------------------------------------------------
-def _as_divergence(divergence: str | Divergence) -> Divergence:
-    if isinstance(divergence, Divergence):
-        return get_divergence(divergence)
-    if not isinstance(divergence, str):
-        raise InputError(
-            f"divergence: expected a name such as 'kl' or 'cressie_read:1.5', "
-            f"found {type(divergence).__name__}"
-        )
-    return divergence_from_spec(divergence)
-
-
 def _check_solver(solver: str | None) -> str | None:
     if solver is None:
         return None
@@ -162,7 +160,7 @@ def _check_solver(solver: str | None) -> str | None:
 def _prepare(
     scores: ArrayLike, divergence: str | Divergence, weights: ArrayLike | None
 ) -> _Instance:
-    div = _as_divergence(divergence)
+    div = resolve_divergence(divergence)
     f = as_finite_array(scores, "scores")
     if f.ndim != 1:
         raise InputError(
@@ -203,8 +201,13 @@ def _embed(inst: _Instance, qs: FloatArray) -> FloatArray:
 
 def _shortcut(inst: _Instance, radius: float, start: float) -> WorstCase | None:
     """Radius 0 (q* = q0) and radii reaching the point mass on argmax f: no solver needed."""
-    # D_φ(point mass ‖ q0) ≤ η up to rounding in evaluating φ (relative 1e-12)
-    if radius >= inst.point_mass_radius * (1.0 - _PM_RTOL):
+    from dro_theory.duals import point_mass_limit
+
+    # D_φ(point mass ‖ q0) ≤ η up to rounding in evaluating φ (relative 1e-12), or the radius
+    # from which the worst case is the point mass to float64 (finite also for reverse KL)
+    spread = (inst.f_max - float(inst.fs.min())) / inst.scale
+    limit = float(point_mass_limit(inst.div, inst.argmax_mass, spread))
+    if radius >= inst.point_mass_radius * (1.0 - _PM_RTOL) or radius >= limit:
         top = inst.fs == inst.f_max
         qs = np.where(top, inst.ps, 0.0)
         qs = qs / qs.sum()
@@ -237,26 +240,6 @@ def _shortcut(inst: _Instance, radius: float, start: float) -> WorstCase | None:
             diagnostics={"note": "radius 0: q* = q0; multiplier, normalizer from the dual"},
         )
     return None
-
-
-def _constraint_form(div: Divergence, n: int, radius: float) -> tuple[float, float]:
-    r"""(κ, b) with ∂_i G(L)/w_i = κ φ'(L_i) + b for the form of ``div.cvxpy_constraint``.
-
-    * direct forms Σ w φ(L) ≤ nη (KL, reverse KL, TV, JS): κ = 1, b = 0;
-    * χ²: ‖√w (L − 1)‖₂ ≤ √(nη); at the active constraint ∂_i G = w_i (L_i − 1)/√(nη) and
-      φ'(L) = 2(L − 1), so κ = 1/(2√(nη)), b = 0;
-    * squared Hellinger: −Σ w √L ≤ −n(1 − η/2); ∂_i G/w_i = −1/(2√L_i) = ½φ'(L_i) − ½;
-    * Cressie–Read α > 1: Σ w L^α ≤ n(1 + α(α−1)η); ∂_i G/w_i = αL^{α−1} = α(α−1)φ' + α;
-      α < 1: −Σ w L^α ≤ −n(1 + α(α−1)η); κ = α(1 − α), b = −α.
-    """
-    if isinstance(div, ChiSquare):
-        return 1.0 / (2.0 * math.sqrt(n * radius)), 0.0
-    if isinstance(div, Hellinger):
-        return 0.5, -0.5
-    if isinstance(div, CressieRead):
-        a = div.alpha
-        return (a * (a - 1.0), a) if a > 1 else (a * (1.0 - a), -a)
-    return 1.0, 0.0
 
 
 class _Primal:
@@ -349,7 +332,7 @@ def _result(
     start: float,
 ) -> WorstCase:
     """Map a verified scaled solution back to f-units (α*, c* from the dual values λ', ν')."""
-    kappa, offset = _constraint_form(inst.div, primal.n, radius)
+    kappa, offset = inst.div.cvxpy_multiplier_form(primal.n, radius)
     alpha_g = primal.n * kappa * lam
     c_g = primal.n * (nu + offset * lam)
     diagnostics: dict[str, Any] = {

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from dro_theory.divergences import Divergence, divergence_from_spec, get_divergence
+from dro_theory.divergences import Divergence, resolve_divergence
 from dro_theory.errors import InputError
 
 __all__ = [
@@ -50,16 +50,8 @@ __all__ = [
 _MAX_ITER = 200
 
 
-def as_divergence(divergence: str | Divergence) -> Divergence:
-    """A :class:`~dro_theory.divergences.Divergence` from an instance, a name or a spec.
-
-    ``"kl"``, ``"chi2"``, ``"cressie_read:1.5"`` and ``"cr:0.5"`` are accepted.
-    """
-    if isinstance(divergence, Divergence):
-        return divergence
-    if isinstance(divergence, str):
-        return divergence_from_spec(divergence)
-    return get_divergence(divergence)  # raises the InputError naming the type
+#: deprecated alias of :func:`dro_theory.divergences.resolve_divergence` (the same function)
+as_divergence = resolve_divergence
 
 
 # ------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import integrate, special, stats
 
 from dro_theory.checks import as_finite_array
-from dro_theory.divergences import Divergence, divergence_from_spec
+from dro_theory.divergences import Divergence, resolve_divergence
 from dro_theory.errors import InputError
 
 __all__ = [
@@ -246,14 +246,6 @@ def renyi_mi(canonical_correlations: ArrayLike, alpha: float) -> float:
     return _log_hellinger_integral(rho, float(alpha)) / (alpha - 1.0)
 
 
-def _as_div(divergence: str | Divergence) -> Divergence:
-    if isinstance(divergence, Divergence):
-        return divergence
-    if isinstance(divergence, str):
-        return divergence_from_spec(divergence)
-    raise InputError(f"divergence: expected a name or a Divergence, found {divergence!r}")
-
-
 def _closed(value: float, div: Divergence, note: str = "") -> PhiMIValue:
     err = 0.0 if not math.isfinite(value) else 1e-15 * max(abs(value), 1.0) * 8
     return PhiMIValue(value, err, "closed_form", str(div), note)
@@ -290,7 +282,7 @@ def gaussian_phi_mi(
         Independent scrambles (≥ 2).
     """
     rho = np.abs(_check_rhos(canonical_correlations))
-    div = _as_div(divergence)
+    div = resolve_divergence(divergence)
     rho = rho[rho > 0]
     if rho.size == 0:
         return _closed(0.0, div, "independent: every I_phi is 0")

@@ -99,3 +99,105 @@ def test_no_print_outside_cli() -> None:
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+# --------------------------------------------------------------------------------------------
+# no underscore name crosses a module boundary; private modules stay in their own package
+# --------------------------------------------------------------------------------------------
+PACKAGES = ("dro_theory", "estimators", "validation")
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module or package of this repository."""
+    base = ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def _absolute(module: str, node: ast.ImportFrom) -> str:
+    """The absolute module of a (possibly relative) ``from ... import``."""
+    if node.level == 0:
+        return node.module or ""
+    parts = module.split(".")[: -node.level]
+    return ".".join([*parts, node.module] if node.module else parts)
+
+
+def _private_module_of_other_package(importer: str, dotted: str) -> bool:
+    """``dotted`` has a private component and lies outside the importer's top-level package."""
+    parts = dotted.split(".")
+    return any(_is_private(p) for p in parts[1:]) and parts[0] != importer.split(".")[0]
+
+
+def private_uses(module: str, source: str) -> list[str]:
+    """Offences in ``source`` (the module ``module``): underscore names imported or used.
+
+    * ``from x import _y`` where ``_y`` is not a module of the importer's own top-level package;
+    * ``import a._b`` / ``from a._b import c`` where ``a`` is another top-level package;
+    * ``m._y`` where ``m`` is a name bound to a module by an import.
+    """
+    tree = ast.parse(source)
+    found: list[str] = []
+    module_names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if _private_module_of_other_package(module, alias.name):
+                    found.append(f"{node.lineno}: import {alias.name}")
+                module_names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            src = _absolute(module, node)
+            if src == "__future__":
+                continue
+            if _private_module_of_other_package(module, src):
+                found.append(f"{node.lineno}: from {src} import ...")
+            for alias in node.names:
+                sub = f"{src}.{alias.name}"
+                if _is_module(sub):
+                    module_names.add(alias.asname or alias.name)
+                    if _private_module_of_other_package(module, sub):
+                        found.append(f"{node.lineno}: from {src} import {alias.name}")
+                elif _is_private(alias.name):
+                    found.append(f"{node.lineno}: from {src} import {alias.name}")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in module_names
+            and _is_private(node.attr)
+        ):
+            found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_underscore_name_crosses_a_module() -> None:
+    offenders = []
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            module = ".".join(parts)
+            for hit in private_uses(module, path.read_text(encoding="utf-8")):
+                offenders.append(f"{path.relative_to(ROOT)}:{hit}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "caught"),
+    [
+        ("dro_theory.lagrange", "from dro_theory.duals.kl import _expm1_minus_x", True),
+        ("dro_theory.lagrange", "from .duals.kl import _expm1_minus_x", True),
+        ("estimators.bounds", "from dro_theory._roots import find_increasing_root", True),
+        ("estimators.bounds", "import dro_theory._backend", True),
+        ("estimators.bounds", "from dro_theory import _backend", True),
+        ("dro_theory.lagrange", "from dro_theory.duals import kl\nkl._TAYLOR", True),
+        ("dro_theory.lagrange", "import dro_theory.duals.kl as k\nk._SMALL_TILT", True),
+        ("dro_theory.duals.kl", "from dro_theory._roots import find_increasing_root", False),
+        ("dro_theory.duals.kl", "from __future__ import annotations", False),
+        ("dro_theory.lagrange", "x = object()\nx._private", False),
+    ],
+)
+def test_private_use_checker_catches_what_it_should(module: str, source: str, caught: bool) -> None:
+    assert bool(private_uses(module, source)) is caught

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -335,3 +336,145 @@ def test_near_miss_on_q_is_accepted_only_within_the_relaxed_tolerance(
     monkeypatch.setattr(wc, "_Q_L1_RELAXED", 0.0)  # nor the relaxed one
     with pytest.raises(DROSolveError, match=r"L1\(q − q_dual\)"):
         worst_case(f, "kl", 0.1, weights=q0)
+
+
+# ------------------------------------------------------------------------------------------
+# an independent reference: the dual minimised by brute force in this file
+# ------------------------------------------------------------------------------------------
+#: bounded Brent in c and in log α: the dual objective is flat at its minimum, so an argument
+#: tolerance of XTOL leaves an error of ~curvature·XTOL² in the value (≪ 1e-12 here)
+XTOL = 1e-10
+
+
+def _reference_value(spec: str, f: np.ndarray, q0: np.ndarray, radius: float) -> float:
+    r"""V(η) = min_{α>0} min_c c + αη + α E_{q0} φ*((f − c)/α), by nested 1-D minimisation.
+
+    Uses only the catalogue's φ* (checked against a brute-force supremum in
+    test_divergences.py) and scipy's bounded Brent: no code of the dual solvers.
+    """
+    from scipy.optimize import minimize_scalar
+
+    div = divergence_from_spec(spec)
+    _, hi, _ = div.conjugate_domain
+    scale = float(np.sqrt(q0 @ (f - q0 @ f) ** 2))
+
+    def inner(log_a: float) -> float:
+        a = float(np.exp(log_a))
+        # c > max f − α·hi keeps (f − c)/α inside dom φ* (hi = ∞: any c)
+        lo = f.max() - a * hi if np.isfinite(hi) else f.min() - 50.0 * (scale + a)
+        lo += 1e-9 * (scale + a)
+        up = f.max() + 50.0 * (scale + a)
+
+        def obj(c: float) -> float:
+            return c + a * radius + a * float(q0 @ div.conjugate((f - c) / a))
+
+        res = minimize_scalar(obj, bounds=(lo, up), method="bounded", options={"xatol": XTOL})
+        return float(res.fun)
+
+    log_scale = np.log(scale)
+    res = minimize_scalar(
+        inner,
+        bounds=(log_scale - 12.0, log_scale + 12.0),
+        method="bounded",
+        options={"xatol": XTOL},
+    )
+    return float(res.fun)
+
+
+@pytest.mark.parametrize("spec", [s for s in ALL if s != "tv"])
+def test_primal_and_dual_match_an_independent_reference(spec: str) -> None:
+    """Both solvers against the brute-force dual: the primal to its verified 1e-6 of V − μ
+    (plus the reference's own error), the dual to 1e-7 of V − μ (the reference's Brent
+    tolerance dominates; the dual itself is at the rounding floor)."""
+    f, q0 = _instance(60, seed=21)
+    mu = float(q0 @ f)
+    radius = 0.1
+    ref = _reference_value(spec, f, q0, radius)
+    dual = float(worst_case_dual(f, spec, radius, weights=q0).value)
+    primal = worst_case(f, spec, radius, weights=q0).value
+    assert abs(dual - ref) <= 1e-7 * abs(ref - mu), (spec, dual, ref)
+    assert abs(primal - ref) <= 2e-6 * abs(ref - mu), (spec, primal, ref)
+
+
+def test_tv_matches_a_linear_program() -> None:
+    """TV: max q·f s.t. Σ q = 1, ½Σ|q − q0| ≤ η, q ≥ 0 as an LP in (q, t) with t ≥ |q − q0|."""
+    from scipy.optimize import linprog
+
+    f, q0 = _instance(40, seed=22)
+    n, radius = f.size, 0.15
+    cost = np.concatenate([-f, np.zeros(n)])
+    eye = np.eye(n)
+    a_ub = np.block([[eye, -eye], [-eye, -eye], [np.zeros((1, n)), 0.5 * np.ones((1, n))]])
+    b_ub = np.concatenate([q0, -q0, [radius]])
+    a_eq = np.concatenate([np.ones(n), np.zeros(n)])[None, :]
+    lp = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[1.0], bounds=(0, None))
+    ref = -float(lp.fun)
+    mu = float(q0 @ f)
+    assert abs(float(worst_case_dual(f, "tv", radius, weights=q0).value) - ref) <= 1e-9 * abs(
+        ref - mu
+    )
+    assert abs(worst_case(f, "tv", radius, weights=q0).value - ref) <= 2e-6 * abs(ref - mu)
+
+
+# ------------------------------------------------------------------------------------------
+# every rejection branch of the primal's verification
+# ------------------------------------------------------------------------------------------
+def _dual_ratio(f: np.ndarray, q0: np.ndarray, spec: str, radius: float) -> np.ndarray:
+    q = np.asarray(worst_case_dual(f, spec, radius, weights=q0).q)
+    return q / q0
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "reason"),
+    [
+        (lambda L: L, "infeasible", r"status infeasible"),
+        (lambda L: np.full_like(L, np.nan), "optimal", r"no finite solution"),
+        (lambda L: np.where(np.arange(L.size) == 0, -1e-3, L), "optimal", r"q < 0"),
+        (lambda L: 1.01 * L, "optimal", r"sum\(q\) − 1"),
+        ("wider", "optimal", r"D\(q‖q0\) = .* > radius"),
+        (lambda L: np.ones_like(L), "optimal", r"value differs from the dual"),
+    ],
+)
+def test_every_rejection_branch_is_reached(
+    monkeypatch: pytest.MonkeyPatch, make, status: str, reason: str
+) -> None:
+    f, q0 = _instance(30, seed=23)
+    radius = 0.1
+    wider = _dual_ratio(f, q0, "kl", 1.5 * radius)  # feasible for 1.5η, not for η
+
+    def fake_solve(self, radius_, solver, options):
+        ratio = _dual_ratio(f, q0, "kl", radius)
+        # a stand-in for the cvxpy variable: cvxpy itself refuses NaN or negative values
+        self.ratio = SimpleNamespace(value=wider if make == "wider" else make(ratio))
+        return status
+
+    monkeypatch.setattr(wc._Primal, "solve", fake_solve)
+    monkeypatch.setattr(wc, "_CHAIN", (wc._CHAIN[0],))
+    with pytest.raises(DROSolveError, match=reason):
+        worst_case(f, "kl", radius, weights=q0)
+
+
+def test_an_honest_fake_passes_the_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control for the test above: the dual's own L passes every check."""
+    f, q0 = _instance(30, seed=23)
+    verdicts = []
+    real_verify = wc._verify
+
+    def fake_solve(self, radius_, solver, options):
+        self.ratio = SimpleNamespace(value=_dual_ratio(f, q0, "kl", 0.1))
+        return "optimal"
+
+    def spy(*args):
+        verdicts.append(real_verify(*args)[:2])
+        raise KeyboardInterrupt  # stop before the multipliers (the stand-in has none)
+
+    monkeypatch.setattr(wc._Primal, "solve", fake_solve)
+    monkeypatch.setattr(wc, "_verify", spy)
+    with pytest.raises(KeyboardInterrupt):
+        worst_case(f, "kl", 0.1, weights=q0)
+    assert verdicts == [(True, "verified")]
+
+
+def test_primal_threshold_is_named() -> None:
+    assert wc.primal_affordable(wc.PRIMAL_MAX_N)
+    assert not wc.primal_affordable(wc.PRIMAL_MAX_N + 1)
