@@ -72,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "PRIMAL_MAX_N",
+    "PRIMAL_MIN_RADIUS",
     "SOLVERS",
     "WorstCase",
     "primal_affordable",
@@ -82,8 +83,12 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 #: largest n for which the cvxpy primal should finish in seconds (KL, one core, Clarabel: 0.4 s
-#: CPU at n = 1e4, 8.6 s at n = 1e5, benchmarks/bench_worst_case.py; fallbacks cost 10–100×)
-PRIMAL_MAX_N = 20_000
+#: CPU at n = 1e4, 8.6 s at n = 1e5; reverse KL at n = 2e4 and small radii took 60 s through the
+#: fallbacks; benchmarks/bench_worst_case.py, docs/cli.md)
+PRIMAL_MAX_N = 10_000
+#: smallest radius at which the primal can be verified: below it the solvers' feasibility
+#: tolerance is not small against η, and V − μ ∝ √η misses the 1e-6 agreement with the dual
+PRIMAL_MIN_RADIUS = 1e-5
 
 
 def primal_affordable(n: int) -> bool:

@@ -164,9 +164,9 @@ def test_auto_skips_the_primal_above_the_size_threshold(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import validation.cli.worst_case as wc
+    from validation.cli.worst_case import primal_solver
 
-    monkeypatch.setattr(wc, "PRIMAL_MAX_N", 59)  # the fixture has n = 60
+    monkeypatch.setattr(primal_solver, "PRIMAL_MAX_N", 59)  # the fixture has n = 60
     out = tmp_path / "r.json"
     assert main(["worst-case", str(scores_file), "--json", str(out)]) == 0
     assert "primal (cvxpy): skipped for n = 60 > 59" in capsys.readouterr().out

@@ -1,28 +1,27 @@
 """`cldro worst-case`: the worst case in a φ-ball, by the dual and (where affordable) the primal.
 
 ``--method auto`` (default) runs the cvxpy primal beside the dual only where the primal answers
-in seconds and can be verified: n ≤ :data:`PRIMAL_MAX_N` and radius ≥ :data:`PRIMAL_MIN_RADIUS`;
+in seconds and can be verified: n ≤ :data:`dro_theory.worst_case.PRIMAL_MAX_N` and radius ≥
+:data:`dro_theory.worst_case.PRIMAL_MIN_RADIUS`;
 otherwise the dual alone, and the output says why. ``dual``, ``primal`` and ``both`` choose.
 Measurements behind the two thresholds: docs/cli.md.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from dro_theory.worst_case import PRIMAL_MIN_RADIUS
 from validation.cli.app import app, echo
 from validation.cli.outputs import commit, preflight
 
-#: largest n for which ``--method auto`` runs the cvxpy primal (KL, η = 0.1: 0.4 s at n = 10⁴;
-#: at 2·10⁴ small radii took 5–60 s on one shared CPU core; docs/cli.md)
-PRIMAL_MAX_N = 10_000
-#: smallest radius at which the primal is attempted: below it the solvers' feasibility tolerance
-#: is not small against η and V − μ ∝ √η misses the 1e-6 relative agreement with the dual
-#: (KL at 1e-7 and at 1e-6 fail verification after 4–60 s of fallbacks; docs/cli.md)
-PRIMAL_MIN_RADIUS = 1e-5
+#: the primal solver's module (``dro_theory.worst_case`` the attribute is the function)
+primal_solver = importlib.import_module("dro_theory.worst_case")
+
 #: the values of ``--method``
 METHODS = ("auto", "dual", "primal", "both")
 
@@ -49,8 +48,10 @@ def primal_plan(method: str, n: int, radius: float) -> str | None:
         if method == "primal":
             raise InputError(f"radius: the cvxpy primal is {reason}; use --method dual")
         return reason
-    if method == "auto" and n > PRIMAL_MAX_N:
-        return f"skipped for n = {n} > {PRIMAL_MAX_N} (slow); --method both forces it"
+    if method == "auto" and not primal_solver.primal_affordable(n):
+        return (
+            f"skipped for n = {n} > {primal_solver.PRIMAL_MAX_N} (slow); --method both forces it"
+        )
     return None
 
 
@@ -66,8 +67,8 @@ def worst_case_cmd(
     method: Annotated[
         str,
         typer.Option(
-            help=f"auto (primal only for n ≤ {PRIMAL_MAX_N} and radius ≥ {PRIMAL_MIN_RADIUS:g}), "
-            "dual, primal or both."
+            help=f"auto (primal only for n ≤ {primal_solver.PRIMAL_MAX_N} and radius ≥ "
+            f"{PRIMAL_MIN_RADIUS:g}), dual, primal or both."
         ),
     ] = "auto",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
