@@ -48,7 +48,15 @@ def train_cmd(
     radius_anchors: Annotated[
         int, typer.Option(help="Anchors per batch for the η(τ) log (0: off).")
     ] = 64,
-    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file (every epoch).")] = None,
+    log_every: Annotated[
+        int, typer.Option(help="Read the loss back from the device every N steps.")
+    ] = 1,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (every --checkpoint-every epochs).")
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Epochs between checkpoints (the last is always written).")
+    ] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Resume from --checkpoint.")] = False,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Folder for the decoded-image cache.")
@@ -56,12 +64,32 @@ def train_cmd(
     threads: Annotated[
         int | None, typer.Option(help="torch.set_num_threads (default: leave).")
     ] = None,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
+    channels_last: Annotated[bool, typer.Option(help="Channels-last layout on CUDA.")] = True,
+    compile_model: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
 ) -> None:
-    """Contrastive training of an encoder, with a kNN monitor and a linear probe."""
+    """Contrastive training of an encoder, with a kNN monitor and a linear probe.
+
+    One line per epoch goes to stderr, and with --json the record so far is rewritten
+    (atomically) after every epoch, so a run cut short keeps what it has.
+    """
     from validation.atomic import write_json
-    from validation.training.loop import TrainConfig, train
+    from validation.training.loop import TrainConfig, TrainResult, train
+
+    def on_epoch(so_far: TrainResult) -> None:
+        t = so_far.epoch_times[-1]
+        typer.echo(
+            f"[epoch {so_far.epochs_done}/{epochs}] {loss} loss {so_far.loss_curve[-1]:.4f} "
+            f"kNN {so_far.knn_top1[-1]:.2f} % train {t.train_seconds:.1f} s "
+            f"eval {t.eval_seconds:.1f} s",
+            err=True,
+        )
+        if json_out is not None:
+            write_json(json_out, so_far.to_dict())
 
     if encoder is None:
         encoder = "mlp" if dataset == "digits" else "cnn-small"
@@ -88,13 +116,18 @@ def train_cmd(
         probe=probe,
         radius_every=radius_every,
         radius_anchors=radius_anchors,
+        log_every=log_every,
         checkpoint=None if checkpoint is None else str(checkpoint),
+        checkpoint_every=checkpoint_every,
+        bf16=bf16,
+        channels_last=channels_last,
+        compile=compile_model,
         resume=resume,
         cache_dir=None if cache_dir is None else str(cache_dir),
         threads=threads,
         progress=progress,
     )
-    result = train(config)
+    result = train(config, on_epoch=on_epoch)
     record = result.to_dict()
     if result.world_size > 1:
         from validation.training.distributed import rank
