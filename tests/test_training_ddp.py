@@ -19,8 +19,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from validation.training.distributed import local_nt_xent_index
 from estimators.losses import negative_mask
+from validation.training.distributed import local_nt_xent_index
 from validation.training.loop import TrainConfig, batch_loss
 
 B, D_IN, D_OUT, WORLD = 8, 5, 4, 2

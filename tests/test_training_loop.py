@@ -15,15 +15,12 @@ import torch
 from scipy.special import logsumexp
 
 from dro_theory.errors import InputError
-from estimators.losses import adnce, nt_xent_from_sim
+from estimators.losses import adnce, negative_mask, nt_xent_from_sim
 from validation.cli import main
 from validation.training.distributed import local_nt_xent_index
-from estimators.losses import negative_mask
-from validation.training import loop
 from validation.training.loop import (
     TrainConfig,
     _lr_at,
-    batch_loss,
     train,
     true_negative_mask,
 )

@@ -24,9 +24,9 @@ STATE = {"debug": False}
 def echo(text: str = "") -> None:
     typer.echo(text)
 
+
 @app.callback()
 def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     STATE["debug"] = debug
-

@@ -73,5 +73,3 @@ def mi_cmd(
         )
         write_json(json_out, record)
         echo(f"wrote {json_out}")
-
-

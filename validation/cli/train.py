@@ -151,5 +151,3 @@ def train_cmd(
     if json_out is not None:
         write_json(json_out, record)
         echo(f"wrote {json_out}")
-
-

@@ -106,5 +106,3 @@ def _wc_print_table(primal: Any, dual: Any, agreement: dict[str, float], n: int)
         f"  |Δvalue| = {agreement['abs_value_difference']:.3g}   "
         f"L1(q_primal − q_dual) = {agreement['q_l1_difference']:.3g}"
     )
-
-

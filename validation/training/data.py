@@ -69,6 +69,8 @@ def default_cifar_npz(candidates: tuple[Path, ...] = (LOCAL_CIFAR_NPZ, DEFAULT_C
         "data: expected the CIFAR-10 npz (cifar10-jpeg.npz) at one of "
         f"{', '.join(str(p) for p in candidates)}, found none; pass --data PATH"
     )
+
+
 #: where the Debian package ``dataset-fashion-mnist`` installs its files
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
