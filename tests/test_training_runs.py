@@ -174,3 +174,11 @@ def test_data_path_prefers_the_copy_in_the_checkout(tmp_path: Path) -> None:
     assert default_cifar_npz((local, shared)) == shared
     local.write_bytes(b"x")
     assert default_cifar_npz((local, shared)) == local
+
+
+def test_on_epoch_can_stop_the_run_and_the_checkpoint_is_written(tmp_path: Path) -> None:
+    ckpt = tmp_path / "c.pt"
+    cfg = replace(TINY, epochs=4, checkpoint=str(ckpt), checkpoint_every=5, probe=True)
+    r = train(cfg, on_epoch=lambda so_far: so_far.epochs_done == 2)
+    assert r.epochs_done == 2 and r.linear_probe_top1 is None
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2

@@ -8,8 +8,8 @@ anchors against the 2B gathered keys (SimCLR layout: positive = the other view, 
 negatives), the loss ``cfg.loss`` of :data:`estimators.losses.LOSS_REGISTRY`, AdamW with a linear
 warm-up and a cosine decay of the learning rate. The loss stays on the device and is read back
 every ``log_every`` steps. End of epoch (:func:`_end_epoch`): kNN evaluation, train/eval
-seconds, checkpoint every ``checkpoint_every`` epochs (and after the last), and the caller's
-``on_epoch`` callback with the result so far.
+seconds, the caller's ``on_epoch`` callback with the result so far (it may stop the run), and a
+checkpoint every ``checkpoint_every`` epochs and after the last.
 
 Logged per batch (:class:`~validation.training.config.BatchLog`): the loss, and every
 ``radius_every`` steps the implied radius of :mod:`validation.training.monitor` over the
@@ -78,7 +78,8 @@ __all__ = [
 #: never give the same generator seed for nearby values)
 _PERM_SEED_STRIDE = 1_000_003
 
-OnEpoch = Callable[[TrainResult], None]
+#: called after every epoch with the result so far; a true return value stops the run there
+OnEpoch = Callable[[TrainResult], bool | None]
 
 
 def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -352,8 +353,8 @@ def _run_epoch(run: _Run, st: RunState) -> list[float]:
     return losses + _flush(run, st)
 
 
-def _end_epoch(run: _Run, st: RunState, losses: list[float], train_s: float, last: bool) -> None:
-    """kNN evaluation, epoch times, checkpoint (every k epochs and the last)."""
+def _end_epoch(run: _Run, st: RunState, losses: list[float], train_s: float) -> None:
+    """kNN evaluation and the epoch's train/eval seconds."""
     te = time.perf_counter()
     st.losses.append(sum(losses) / len(losses))
     st.knn.append(_knn(run, _evaluate(run)))
@@ -361,12 +362,29 @@ def _end_epoch(run: _Run, st: RunState, losses: list[float], train_s: float, las
     st.times.append(EpochTime(st.epoch + 1, train_s, eval_s))
     st.seconds += train_s + eval_s
     st.epoch += 1
+
+
+def _checkpoint(run: _Run, st: RunState, last: bool) -> None:
+    """Write the checkpoint every ``checkpoint_every`` epochs and after the last one."""
     ckpt = run.cfg.checkpoint
     if ckpt is not None and (last or st.epoch % run.cfg.checkpoint_every == 0):
         if run.rank == 0:
             save_checkpoint(Path(ckpt), run.cfg, run.model, run.opt, run.gen, st)
         if run.world > 1:
             dist.barrier()
+
+
+def _caller_stops(run: _Run, st: RunState, on_epoch: OnEpoch | None) -> bool:
+    """Call ``on_epoch`` on rank 0 with the result so far; True when it asks to stop (the
+    answer is broadcast so that every rank stops together)."""
+    stop = False
+    if on_epoch is not None and run.rank == 0:
+        stop = bool(on_epoch(_result(run, st, None)))
+    if run.world > 1:
+        flag = torch.tensor([int(stop)], device=run.device)
+        dist.broadcast(flag, src=0)
+        stop = bool(flag.item())
+    return stop
 
 
 def _result(run: _Run, st: RunState, probe: tuple[float, float] | None) -> TrainResult:
@@ -417,10 +435,12 @@ def _train(
         ts = time.perf_counter()
         losses = _run_epoch(run, st)
         done += 1
-        last = st.epoch + 1 == cfg.epochs or (stop_after is not None and done == stop_after)
-        _end_epoch(run, st, losses, time.perf_counter() - ts, last)
-        if on_epoch is not None and run.rank == 0:
-            on_epoch(_result(run, st, None))
+        _end_epoch(run, st, losses, time.perf_counter() - ts)
+        stop = _caller_stops(run, st, on_epoch)
+        last = stop or st.epoch == cfg.epochs or done == stop_after
+        _checkpoint(run, st, last)
+        if stop:
+            break
     tp = time.perf_counter()
     probe = _probe(run) if cfg.probe and st.epoch == cfg.epochs else None
     st.seconds += time.perf_counter() - tp
@@ -461,7 +481,8 @@ def train(
         The data domain (default: the image domain of ``config``, :func:`image_domain`).
     on_epoch : callable, optional
         Called on rank 0 after every epoch with the result so far (no linear probe), e.g. to
-        print a line and write the record so far.
+        print a line and write the record so far; when it returns True the run stops after
+        that epoch (checkpoint written, no linear probe), e.g. at the end of a time budget.
 
     Returns
     -------
