@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from validation.cli.app import app, echo
+
+if TYPE_CHECKING:
+    from validation.training.config import TrainResult
 
 
 # ==========================================================================================
@@ -77,67 +81,50 @@ def train_cmd(
     One line per epoch goes to stderr, and with --json the record so far is rewritten
     (atomically) after every epoch, so a run cut short keeps what it has.
     """
-    from validation.atomic import write_json
-    from validation.training.loop import TrainConfig, TrainResult, train
+    from validation.training.config import TrainConfig
+    from validation.training.loop import train
 
-    def on_epoch(so_far: TrainResult) -> None:
-        t = so_far.epoch_times[-1]
-        typer.echo(
-            f"[epoch {so_far.epochs_done}/{epochs}] {loss} loss {so_far.loss_curve[-1]:.4f} "
-            f"kNN {so_far.knn_top1[-1]:.2f} % train {t.train_seconds:.1f} s "
-            f"eval {t.eval_seconds:.1f} s",
-            err=True,
-        )
-        if json_out is not None:
-            write_json(json_out, so_far.to_dict())
-
-    if encoder is None:
-        encoder = "mlp" if dataset == "digits" else "cnn-small"
-    config = TrainConfig(
-        dataset=dataset,
-        data=None if data is None else str(data),
-        encoder=encoder,
-        loss=loss,
-        temperature=temperature,
-        mu=mu,
-        sigma=sigma,
-        tau_plus=tau_plus,
-        beta=beta,
-        negatives=negatives,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        subset=subset,
-        test_subset=test_subset,
-        seed=seed,
-        device=device,
-        knn_temperature=knn_temperature,
-        probe=probe,
-        radius_every=radius_every,
-        radius_anchors=radius_anchors,
-        log_every=log_every,
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        checkpoint_every=checkpoint_every,
-        bf16=bf16,
-        channels_last=channels_last,
-        compile=compile_model,
-        resume=resume,
-        cache_dir=None if cache_dir is None else str(cache_dir),
-        threads=threads,
-        progress=progress,
-    )
-    result = train(config, on_epoch=on_epoch)
-    record = result.to_dict()
+    options = dict(locals())
+    options["encoder"] = encoder or ("mlp" if dataset == "digits" else "cnn-small")
+    options["compile"] = compile_model
+    for name in ("data", "checkpoint", "cache_dir"):
+        options[name] = None if options[name] is None else str(options[name])
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in options.items() if k in names})
+    result = train(config, on_epoch=lambda so_far: _epoch_line(so_far, json_out))
     if result.world_size > 1:
         from validation.training.distributed import rank
 
         if rank() != 0:
             return
+    _report(result, json_out)
+
+
+def _epoch_line(so_far: TrainResult, json_out: Path | None) -> None:
+    """One line to stderr per epoch, and the record so far (atomically) when --json is set."""
+    from validation.atomic import write_json
+
+    cfg, t = so_far.config, so_far.epoch_times[-1]
+    typer.echo(
+        f"[epoch {so_far.epochs_done}/{cfg.epochs}] {cfg.loss} loss "
+        f"{so_far.loss_curve[-1]:.4f} kNN {so_far.knn_top1[-1]:.2f} % train "
+        f"{t.train_seconds:.1f} s eval {t.eval_seconds:.1f} s",
+        err=True,
+    )
+    if json_out is not None:
+        write_json(json_out, so_far.to_dict())
+
+
+def _report(result: TrainResult, json_out: Path | None) -> None:
+    """The closing summary on stdout, and the final record."""
+    from validation.atomic import write_json
+
+    cfg = result.config
     knn = " → ".join(f"{v:.1f}" for v in result.knn_top1)
     echo(
-        f"{dataset} / {encoder} / {loss} (τ={temperature}), {result.epochs_done} epochs on "
-        f"{result.device} (world size {result.world_size}), {result.seconds:.1f} s"
+        f"{cfg.dataset} / {cfg.encoder} / {cfg.loss} (τ={cfg.temperature}), "
+        f"{result.epochs_done} epochs on {result.device} (world size {result.world_size}), "
+        f"{result.seconds:.1f} s"
     )
     echo(f"kNN top-1 (%) per epoch: {knn}")
     if result.linear_probe_top1 is not None:
@@ -149,5 +136,5 @@ def train_cmd(
             f"Var/(2τ²) {last.eta_approx_mean:.4g}, Var(neg sim) {last.neg_variance_mean:.4g}"
         )
     if json_out is not None:
-        write_json(json_out, record)
+        write_json(json_out, result.to_dict())
         echo(f"wrote {json_out}")

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -206,6 +207,7 @@ class _Run:
     pending: list[tuple[int, int, float, torch.Tensor, tuple[float, float, float]]] = field(
         default_factory=list
     )
+    bar: Any = None  # a tqdm bar on rank 0 with ``progress``, else None
 
     @property
     def model(self) -> nn.Module:
@@ -335,6 +337,9 @@ def _flush(run: _Run, st: RunState) -> list[float]:
             raise FloatingPointError(f"loss became {lv} at step {step}")
         st.log.append(BatchLog(step, epoch, lv, var, eta, approx, lr))
     run.pending.clear()
+    if run.bar is not None:
+        run.bar.update(len(values))
+        run.bar.set_postfix(loss=f"{values[-1]:.3f}", knn=f"{st.knn[-1]:.1f}")
     return [float(v) for v in values]
 
 
@@ -430,6 +435,11 @@ def _train(
     t0 = time.perf_counter()
     st = _start(run)
     st.seconds += time.perf_counter() - t0
+    if cfg.progress and run.rank == 0:
+        from tqdm.auto import tqdm
+
+        total = run.steps * cfg.epochs
+        run.bar = tqdm(total=total, initial=st.epoch * run.steps, unit="step", leave=False)
     done = 0
     while st.epoch < cfg.epochs and (stop_after is None or done < stop_after):
         ts = time.perf_counter()
@@ -441,6 +451,8 @@ def _train(
         _checkpoint(run, st, last)
         if stop:
             break
+    if run.bar is not None:
+        run.bar.close()
     tp = time.perf_counter()
     probe = _probe(run) if cfg.probe and st.epoch == cfg.epochs else None
     st.seconds += time.perf_counter() - tp
