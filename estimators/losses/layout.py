@@ -263,6 +263,11 @@ def _check_fits(sim: Tensor, idx: AnchorIndex, layout: str) -> AnchorIndex:
     return idx
 
 
+def _on(index: object, sim: Tensor) -> Tensor:
+    """``index`` on ``sim``'s device when it is a tensor (else as is, for the checks to name)."""
+    return index.to(sim.device) if isinstance(index, Tensor) else index  # type: ignore[return-value]
+
+
 def resolve_layout(
     sim: Tensor,
     layout: str | AnchorIndex,
@@ -298,7 +303,7 @@ def resolve_layout(
         idx = (
             AnchorIndex.population(rows, cols, sim.device)
             if pos_index is None
-            else AnchorIndex.explicit(pos_index.to(sim.device), None, cols, rows)
+            else AnchorIndex.explicit(_on(pos_index, sim), None, cols, rows)
         )
     elif pos_index is None and self_index is None:
         if rows != cols or rows % 2:
@@ -312,7 +317,7 @@ def resolve_layout(
             "pos_index, self_index: expected both or neither for layout='nt_xent', found only one"
         )
     else:
-        idx = AnchorIndex.explicit(pos_index.to(sim.device), self_index.to(sim.device), cols, rows)
+        idx = AnchorIndex.explicit(_on(pos_index, sim), _on(self_index, sim), cols, rows)
     if neg_mask is not None:
         if isinstance(neg_mask, Tensor) and neg_mask.shape != sim.shape:
             raise InputError(
