@@ -624,7 +624,7 @@ def test_layout_object_errors() -> None:
         nt_xent_from_sim(sim, TAU, layout=AnchorIndex.nt_xent(4), pos_index=torch.arange(4))
     with pytest.raises(InputError, match="pos_index: expected column indices"):
         AnchorIndex.explicit(torch.tensor([0, 9]), None, cols=4)
-    with pytest.raises(InputError, match=r"pos_index: expected an integer torch\.Tensor, found list"):
+    with pytest.raises(InputError, match=r"pos_index: expected an integer torch\.Tensor, found"):
         nt_xent_from_sim(sim, TAU, pos_index=[1, 2, 3, 0], self_index=torch.arange(4))  # type: ignore[arg-type]
     with pytest.raises(InputError, match="posindex: expected one of the keywords"):
         nt_xent_from_sim(sim, TAU, posindex=torch.arange(4))
