@@ -18,8 +18,13 @@ settings.register_profile(
 settings.register_profile("thorough", derandomize=False, deadline=None, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-#: the shared CIFAR-10 npz laid beside the checkout (absent on some machines)
-CIFAR_NPZ = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10-jpeg.npz"
+#: the CIFAR-10 npz: the git-ignored copy in the checkout, else the shared one beside it
+#: (absent on some machines)
+_ROOT = Path(__file__).resolve().parents[1]
+CIFAR_NPZ = next(
+    (p for p in (_ROOT / "data-local" / "cifar10-jpeg.npz",) if p.is_file()),
+    _ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -562,3 +562,122 @@ def test_error_paths() -> None:
         infonce_population(torch.zeros(2, 2, dtype=torch.int64), TAU)
     with pytest.raises(InputError, match="divergence"):
         phi_cl_dro(sq, TAU, "klx")
+
+
+# ------------------------------------------------------------------------------------------
+# the layout object, the registry, extremes (issues 8, 11, 12)
+# ------------------------------------------------------------------------------------------
+from estimators.losses import (  # noqa: E402
+    LOSS_REGISTRY,
+    AnchorIndex,
+    LossParams,
+    contrastive_loss,
+    negative_mask,
+)
+
+_REGISTRY_DIRECT = {
+    "infonce": lambda s, **k: nt_xent_from_sim(s, TAU, **k),
+    "infonce_population": lambda s, **k: infonce_population(s, TAU, **k),
+    "adnce": lambda s, **k: adnce(s, TAU, mu=0.3, sigma=0.4, **k),
+    "dcl": lambda s, **k: dcl(s, TAU, tau_plus=0.2, **k),
+    "hcl": lambda s, **k: hcl(s, TAU, tau_plus=0.2, beta=0.5, **k),
+    "phi_cl_dro": lambda s, **k: phi_cl_dro(s, TAU, "chi2", **k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REGISTRY_DIRECT))
+def test_registry_and_layout_object_equal_the_keyword_form(name: str) -> None:
+    # the same computation through the registry + one AnchorIndex and through the direct call
+    # with the keyword form: equal to the last bit (the masked forms were loop-checked above)
+    sim = _pair_sim(3, 31)
+    n = sim.shape[0]
+    keep = torch.rand(n, n, generator=torch.Generator().manual_seed(32)) > 0.3
+    keep[:, 0] = keep[:, 1] = True
+    params = LossParams(mu=0.3, sigma=0.4, tau_plus=0.2, beta=0.5, divergence="chi2")
+    idx = AnchorIndex.nt_xent(n)
+    direct = _REGISTRY_DIRECT[name]
+    for layout, kw in ((idx, {}), (idx.with_negatives(keep), {"neg_mask": keep})):
+        got = contrastive_loss(name, sim, TAU, layout=layout, params=params, reduction="none")
+        want = direct(sim, layout="nt_xent", reduction="none", **kw)
+        assert torch.equal(got, want), name
+    assert set(LOSS_REGISTRY) == set(_REGISTRY_DIRECT)
+
+
+def test_negative_mask_is_the_layouts_negatives() -> None:
+    idx = AnchorIndex.nt_xent(6)
+    mask = negative_mask(idx, 6)
+    for i in range(6):
+        assert [j for j in range(6) if mask[i, j]] == [
+            j for j in range(6) if j not in (i, (i + 3) % 6)
+        ]
+    keep = torch.ones(6, 6, dtype=torch.bool)
+    keep[0, 1] = False
+    assert not bool(negative_mask(idx.with_negatives(keep), 6)[0, 1])
+    assert int(negative_mask(idx.with_negatives(keep), 6).sum()) == 6 * 4 - 1
+
+
+def test_layout_object_errors() -> None:
+    sim = _pair_sim(2, 33)
+    with pytest.raises(InputError, match="layout: expected an AnchorIndex of 4 rows"):
+        nt_xent_from_sim(sim, TAU, layout=AnchorIndex.nt_xent(6))
+    with pytest.raises(InputError, match="layout: expected either an AnchorIndex or"):
+        nt_xent_from_sim(sim, TAU, layout=AnchorIndex.nt_xent(4), pos_index=torch.arange(4))
+    with pytest.raises(InputError, match="pos_index: expected column indices"):
+        AnchorIndex.explicit(torch.tensor([0, 9]), None, cols=4)
+    with pytest.raises(InputError, match=r"pos_index: expected an integer torch\.Tensor, found"):
+        nt_xent_from_sim(sim, TAU, pos_index=[1, 2, 3, 0], self_index=torch.arange(4))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="posindex: expected one of the keywords"):
+        nt_xent_from_sim(sim, TAU, posindex=torch.arange(4))
+    with pytest.raises(InputError, match="loss: expected one of"):
+        contrastive_loss("ntxent", sim, TAU, layout="nt_xent")
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(LOSS_REGISTRY) if n != "phi_cl_dro"])
+def test_losses_read_no_value_back_from_the_device(name: str) -> None:
+    # meta tensors have no values: int(), bool(), .item() on them raise, so a loss that runs on
+    # them with a prebuilt layout makes no device-to-host read (no host synchronisation on CUDA)
+    # — φ-CL-DRO is excluded: its per-row shift is a host root-find by design
+    sim = torch.empty(8, 8, device="meta")
+    idx = AnchorIndex.nt_xent(8, "meta")
+    keep = torch.empty(8, 8, dtype=torch.bool, device="meta")
+    for layout in (idx, idx.with_negatives(keep)):
+        assert contrastive_loss(name, sim, TAU, layout=layout).shape == ()
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        bool(sim.sum() > 0)  # the premise: a value read on meta raises
+
+
+_EXTREME = [
+    ("pop", lambda s, t: infonce_population(s, t)),
+    ("ntxent", lambda s, t: nt_xent_from_sim(s, t)),
+    ("adnce", lambda s, t: adnce(s, t)),
+    ("adnce-none", lambda s, t: adnce(s, t, positive="none", layout="population")),
+    ("adnce-w", lambda s, t: adnce(s, t, positive="weighted")),
+    ("hcl", lambda s, t: hcl(s, t, tau_plus=0.1, beta=1.0)),
+    ("dcl", lambda s, t: dcl(s, t, tau_plus=0.1)),
+    ("dro-kl", lambda s, t: phi_cl_dro(s, t, "kl", layout="nt_xent")),
+    ("dro-chi2", lambda s, t: phi_cl_dro(s, t, "chi2", layout="nt_xent")),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("name", "loss"), _EXTREME, ids=[n for n, _ in _EXTREME])
+def test_finite_at_tau_1e4_and_scores_1e3(name: str, loss: Any, dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(34)
+    sim = ((torch.rand(8, 8, generator=g) * 2e3 - 1e3).to(dtype)).requires_grad_(True)
+    value = loss(sim, 1e-4)
+    value.backward()
+    assert torch.isfinite(value), name
+    assert sim.grad is not None and bool(torch.isfinite(sim.grad).all()), name
+
+
+def test_population_infonce_has_the_max_limit_at_tau_1e4() -> None:
+    # τ·ℓ_pop = τ lse(s/τ) − τ log N − s⁺ lies in [max s − τ log N − s⁺, max s − s⁺] exactly;
+    # float64 rounding of τ·lse at |s/τ| = 1e7 is ≈ 1e3 · 2^-52 ≈ 2e-13 per term
+    g = torch.Generator().manual_seed(35)
+    sim = torch.rand(6, 6, generator=g, dtype=torch.float64) * 2e3 - 1e3
+    tau = 1e-4
+    got = tau * infonce_population(sim, tau, reduction="none")
+    for i in range(6):
+        negs = [float(sim[i, j]) for j in range(6) if j != i]
+        upper = max(negs) - float(sim[i, i])
+        assert upper - tau * math.log(5) - 1e-9 <= float(got[i]) <= upper + 1e-9

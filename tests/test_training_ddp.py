@@ -19,8 +19,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from estimators.losses import negative_mask
 from validation.training.distributed import local_nt_xent_index
-from validation.training.loop import TrainConfig, _negative_mask, batch_loss
+from validation.training.loop import TrainConfig, batch_loss
 
 B, D_IN, D_OUT, WORLD = 8, 5, 4, 2
 CASES = [
@@ -48,12 +49,11 @@ def _loss_and_grad(
     local = slice(rank * b, (rank + 1) * b)
     z = model(torch.cat([x1[local], x2[local]]))
     idx = local_nt_xent_index(b, rank_=rank, world_size_=world)
-    assert idx.self_index is not None
-    neg = _negative_mask(2 * b, 2 * B, idx.pos_index, idx.self_index)
+    neg = negative_mask(idx, 2 * B)
     labels = None
     if cfg.negatives == "unbiased":
         labels = (torch.cat([y[local], y[local]]), torch.cat([y, y]))
-    loss, _ = batch_loss(cfg, z, idx.pos_index, idx.self_index, neg, labels)
+    loss = batch_loss(cfg, z, idx, neg, labels).loss
     model.zero_grad()
     loss.backward()
     lin = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

@@ -15,17 +15,16 @@ import torch
 from scipy.special import logsumexp
 
 from dro_theory.errors import InputError
-from estimators.losses import adnce, nt_xent_from_sim
+from estimators.losses import adnce, negative_mask, nt_xent_from_sim
 from validation.cli import main
 from validation.training.distributed import local_nt_xent_index
 from validation.training.loop import (
     TrainConfig,
     _lr_at,
-    _negative_mask,
-    _radius_stats,
     train,
     true_negative_mask,
 )
+from validation.training.monitor import radius_stats
 
 TINY = TrainConfig(
     dataset="digits",
@@ -104,8 +103,7 @@ def test_unbiased_negatives_equal_a_loop_reference(loss: str) -> None:
     sim = z @ z.T
     y = torch.tensor([0, 1, 0, 2, 1, 0])
     idx = local_nt_xent_index(b, rank_=0, world_size_=1)
-    assert idx.self_index is not None
-    neg = _negative_mask(2 * b, 2 * b, idx.pos_index, idx.self_index)
+    neg = negative_mask(idx, 2 * b)
     keep = true_negative_mask(torch.cat([y, y]), torch.cat([y, y]), neg)
     mu, sigma = 0.7, 0.5
     if loss == "infonce":
@@ -133,9 +131,9 @@ def test_radius_stats_extract_each_anchors_negatives() -> None:
     z = torch.nn.functional.normalize(torch.randn(2 * b, 4, generator=g), dim=1)
     sim = z @ z.T
     idx = local_nt_xent_index(b, rank_=0, world_size_=1)
-    assert idx.self_index is not None
-    neg = _negative_mask(2 * b, 2 * b, idx.pos_index, idx.self_index)
-    eta, approx, var = _radius_stats(sim, neg, tau, anchors=3)
+    neg = negative_mask(idx, 2 * b)
+    r = radius_stats(sim, neg, tau, anchors=3)
+    eta, approx, var = r.eta_exact, r.eta_approx, r.neg_variance
     etas, variances = [], []
     s_all = sim.double().numpy()
     for i in range(3):

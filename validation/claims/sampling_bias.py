@@ -52,7 +52,7 @@ from scipy.special import softmax
 
 from dro_theory.duals import worst_case_dual
 from dro_theory.lagrange import radius_for_temperature
-from estimators.losses import dcl, hcl, infonce_population, nt_xent_from_sim
+from estimators.losses import AnchorIndex, LossParams, contrastive_loss, infonce_population
 from validation.claims._recorder import Recorder, merge_config
 from validation.records import Record
 from validation.training.evaluate import knn_top1
@@ -216,6 +216,11 @@ def _encoder(tc: dict[str, Any], seed: int) -> torch.nn.Module:
     return net
 
 
+#: training method of Table 1 → loss of :data:`estimators.losses.LOSS_REGISTRY` (the biased and
+#: unbiased rows differ in how negatives are drawn, not in the loss)
+_LOSS_OF_METHOD = {"biased": "infonce", "unbiased": "infonce", "dcl": "dcl", "hcl": "hcl"}
+
+
 def _train(
     method: str, tau: float, data: dict[str, Any], tc: dict[str, Any], seed: int
 ) -> tuple[float, float]:
@@ -229,7 +234,9 @@ def _train(
     n, b, m, k = len(x), tc["batch"], tc["negatives"], tc["classes"]
     pool_size = tc["pool"]
     yt = np.asarray(y)
-    pos = torch.zeros(b, dtype=torch.long)
+    # the positive in column 0, the m negatives after it; one layout for every step
+    layout = AnchorIndex.explicit(torch.zeros(b, dtype=torch.long), None, cols=1 + m)
+    params = LossParams(tau_plus=1.0 / k, beta=1.0)
     noise = tc["view_noise"]
     rows = np.arange(b)[:, None]
     for _ in range(tc["steps"]):
@@ -255,13 +262,7 @@ def _train(
         s_pos = (z1 * z2).sum(dim=1, keepdim=True)
         s_neg = torch.einsum("bd,bmd->bm", z1, zn)
         sim = torch.cat([s_pos, s_neg], dim=1)
-        kw: dict[str, Any] = {"layout": "population", "pos_index": pos}
-        if method == "dcl":
-            loss = dcl(sim, tau, tau_plus=1.0 / k, **kw)
-        elif method == "hcl":
-            loss = hcl(sim, tau, tau_plus=1.0 / k, beta=1.0, **kw)
-        else:
-            loss = nt_xent_from_sim(sim, tau, **kw)
+        loss = contrastive_loss(_LOSS_OF_METHOD[method], sim, tau, layout=layout, params=params)
         opt.zero_grad()
         loss.backward()
         opt.step()

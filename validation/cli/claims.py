@@ -129,5 +129,3 @@ def figures_cmd(
         record = read_record(path)
         target = plot_record(record, out / f"{record.claim}.png")
         echo(f"{record.claim:28s} -> {target}")
-
-

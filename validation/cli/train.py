@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from validation.cli.app import app, echo
+
+if TYPE_CHECKING:
+    from validation.training.config import TrainResult
 
 
 # ==========================================================================================
@@ -48,7 +52,15 @@ def train_cmd(
     radius_anchors: Annotated[
         int, typer.Option(help="Anchors per batch for the η(τ) log (0: off).")
     ] = 64,
-    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint file (every epoch).")] = None,
+    log_every: Annotated[
+        int, typer.Option(help="Read the loss back from the device every N steps.")
+    ] = 1,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint file (every --checkpoint-every epochs).")
+    ] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Epochs between checkpoints (the last is always written).")
+    ] = 1,
     resume: Annotated[bool, typer.Option("--resume", help="Resume from --checkpoint.")] = False,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Folder for the decoded-image cache.")
@@ -56,55 +68,63 @@ def train_cmd(
     threads: Annotated[
         int | None, typer.Option(help="torch.set_num_threads (default: leave).")
     ] = None,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")] = True,
+    channels_last: Annotated[bool, typer.Option(help="Channels-last layout on CUDA.")] = True,
+    compile_model: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
 ) -> None:
-    """Contrastive training of an encoder, with a kNN monitor and a linear probe."""
-    from validation.atomic import write_json
-    from validation.training.loop import TrainConfig, train
+    """Contrastive training of an encoder, with a kNN monitor and a linear probe.
 
-    if encoder is None:
-        encoder = "mlp" if dataset == "digits" else "cnn-small"
-    config = TrainConfig(
-        dataset=dataset,
-        data=None if data is None else str(data),
-        encoder=encoder,
-        loss=loss,
-        temperature=temperature,
-        mu=mu,
-        sigma=sigma,
-        tau_plus=tau_plus,
-        beta=beta,
-        negatives=negatives,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        subset=subset,
-        test_subset=test_subset,
-        seed=seed,
-        device=device,
-        knn_temperature=knn_temperature,
-        probe=probe,
-        radius_every=radius_every,
-        radius_anchors=radius_anchors,
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        resume=resume,
-        cache_dir=None if cache_dir is None else str(cache_dir),
-        threads=threads,
-        progress=progress,
-    )
-    result = train(config)
-    record = result.to_dict()
+    One line per epoch goes to stderr, and with --json the record so far is rewritten
+    (atomically) after every epoch, so a run cut short keeps what it has.
+    """
+    from validation.training.config import TrainConfig
+    from validation.training.loop import train
+
+    options = dict(locals())
+    options["encoder"] = encoder or ("mlp" if dataset == "digits" else "cnn-small")
+    options["compile"] = compile_model
+    for name in ("data", "checkpoint", "cache_dir"):
+        options[name] = None if options[name] is None else str(options[name])
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in options.items() if k in names})
+    result = train(config, on_epoch=lambda so_far: _epoch_line(so_far, json_out))
     if result.world_size > 1:
         from validation.training.distributed import rank
 
         if rank() != 0:
             return
+    _report(result, json_out)
+
+
+def _epoch_line(so_far: TrainResult, json_out: Path | None) -> None:
+    """One line to stderr per epoch, and the record so far (atomically) when --json is set."""
+    from validation.atomic import write_json
+
+    cfg, t = so_far.config, so_far.epoch_times[-1]
+    typer.echo(
+        f"[epoch {so_far.epochs_done}/{cfg.epochs}] {cfg.loss} loss "
+        f"{so_far.loss_curve[-1]:.4f} kNN {so_far.knn_top1[-1]:.2f} % train "
+        f"{t.train_seconds:.1f} s eval {t.eval_seconds:.1f} s",
+        err=True,
+    )
+    if json_out is not None:
+        write_json(json_out, so_far.to_dict())
+
+
+def _report(result: TrainResult, json_out: Path | None) -> None:
+    """The closing summary on stdout, and the final record."""
+    from validation.atomic import write_json
+
+    cfg = result.config
     knn = " → ".join(f"{v:.1f}" for v in result.knn_top1)
     echo(
-        f"{dataset} / {encoder} / {loss} (τ={temperature}), {result.epochs_done} epochs on "
-        f"{result.device} (world size {result.world_size}), {result.seconds:.1f} s"
+        f"{cfg.dataset} / {cfg.encoder} / {cfg.loss} (τ={cfg.temperature}), "
+        f"{result.epochs_done} epochs on {result.device} (world size {result.world_size}), "
+        f"{result.seconds:.1f} s"
     )
     echo(f"kNN top-1 (%) per epoch: {knn}")
     if result.linear_probe_top1 is not None:
@@ -116,7 +136,5 @@ def train_cmd(
             f"Var/(2τ²) {last.eta_approx_mean:.4g}, Var(neg sim) {last.neg_variance_mean:.4g}"
         )
     if json_out is not None:
-        write_json(json_out, record)
+        write_json(json_out, result.to_dict())
         echo(f"wrote {json_out}")
-
-

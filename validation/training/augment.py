@@ -20,6 +20,7 @@ half-side) and additive Gaussian pixel noise, clamped to [0, 1].
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -68,9 +69,18 @@ class AugmentParams:
 def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 or [0, 1] float images (B, C, H, W) → float32 ``(x/255 − mean)/std`` per channel."""
     xf = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, -1, 1, 1)
+    m, s = _stats_on(tuple(mean), tuple(std), x.device)
     return (xf - m) / s
+
+
+@functools.lru_cache(maxsize=16)
+def _stats_on(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, C, 1, 1) float32 mean and std on ``device``, built once per (mean, std, device)."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+    return m, s
 
 
 def _check_batch(x: torch.Tensor, channels: int | None = None) -> None:
@@ -124,8 +134,9 @@ class SimCLRAugment:
     hue: float = 0.1
 
     def sample(self, n: int, generator: torch.Generator) -> AugmentParams:
-        """Draw the parameters of ``n`` views from ``generator`` (a CPU generator)."""
-        u = torch.rand(n, 9, generator=generator, dtype=torch.float64)
+        """Draw the parameters of ``n`` views from ``generator``, on the generator's device."""
+        dev = generator.device
+        u = torch.rand(n, 9, generator=generator, dtype=torch.float64, device=dev)
         area = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]
         lo, hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         aspect = torch.exp(lo + (hi - lo) * u[:, 1])
@@ -135,12 +146,12 @@ class SimCLRAugment:
         cx = (2 * u[:, 2] - 1) * (1 - w)
         cy = (2 * u[:, 3] - 1) * (1 - h)
         sign = torch.where(u[:, 4] < self.flip_p, -1.0, 1.0)
-        theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+        theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=dev)
         theta[:, 0, 0] = w * sign
         theta[:, 0, 2] = cx
         theta[:, 1, 1] = h
         theta[:, 1, 2] = cy
-        j = torch.rand(n, 4, generator=generator, dtype=torch.float64)
+        j = torch.rand(n, 4, generator=generator, dtype=torch.float64, device=dev)
         jitter = torch.stack(
             [
                 1 + self.brightness * (2 * j[:, 0] - 1),
@@ -198,13 +209,20 @@ def _hue_rotate(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
 
     The per-sample colour map is M = T⁻¹ R(angle) T with T the RGB → YIQ matrix.
     """
-    a = angle.reshape(-1).to(torch.float64).cpu()
-    rot = torch.zeros(a.shape[0], 3, 3, dtype=torch.float64)
+    a = angle.reshape(-1).to(torch.float64)
+    rot = torch.zeros(a.shape[0], 3, 3, dtype=torch.float64, device=a.device)
     rot[:, 0, 0] = 1.0
     rot[:, 1, 1], rot[:, 1, 2] = torch.cos(a), -torch.sin(a)
     rot[:, 2, 1], rot[:, 2, 2] = torch.sin(a), torch.cos(a)
-    mat = torch.linalg.inv(_YIQ) @ rot @ _YIQ
+    yiq, yiq_inv = _yiq_on(a.device)
+    mat = yiq_inv @ rot @ yiq
     return torch.einsum("bij,bjhw->bihw", mat.to(v.device, v.dtype), v)
+
+
+@functools.lru_cache(maxsize=4)
+def _yiq_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """T and T⁻¹ (RGB ↔ YIQ, float64) on ``device``, built once per device."""
+    return _YIQ.to(device), torch.linalg.inv(_YIQ).to(device)
 
 
 @dataclass(frozen=True)
@@ -230,15 +248,16 @@ class DigitsAugment:
     noise: float = 0.05
 
     def sample(self, n: int, generator: torch.Generator) -> AugmentParams:
-        """Draw the parameters of ``n`` views from ``generator`` (a CPU generator)."""
-        u = torch.rand(n, 3, generator=generator, dtype=torch.float64)
+        """Draw the parameters of ``n`` views from ``generator``, on the generator's device."""
+        dev = generator.device
+        u = torch.rand(n, 3, generator=generator, dtype=torch.float64, device=dev)
         zoom = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]
-        theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+        theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=dev)
         theta[:, 0, 0] = 1 / zoom
         theta[:, 1, 1] = 1 / zoom
         theta[:, 0, 2] = self.shift * (2 * u[:, 1] - 1)
         theta[:, 1, 2] = self.shift * (2 * u[:, 2] - 1)
-        seeds = torch.randint(0, 2**62, (n,), generator=generator)
+        seeds = torch.randint(0, 2**62, (n,), generator=generator, device=dev)
         return AugmentParams(theta=theta.float(), noise_seed=seeds)
 
     def apply(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:

@@ -34,7 +34,9 @@ __all__ = [
     "DATASETS",
     "DEFAULT_CIFAR_NPZ",
     "FASHION_MNIST_DIR",
+    "LOCAL_CIFAR_NPZ",
     "ImageData",
+    "default_cifar_npz",
     "load_cifar10",
     "load_dataset",
     "load_digits_data",
@@ -44,8 +46,31 @@ __all__ = [
 
 #: the names :func:`load_dataset` accepts
 DATASETS = ("cifar10", "digits", "fashion-mnist")
+#: the checkout's root folder
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+#: the git-ignored copy inside the checkout (travels with the repository to a GPU machine)
+LOCAL_CIFAR_NPZ = _REPO_ROOT / "data-local" / "cifar10-jpeg.npz"
 #: the CIFAR-10 npz beside the checkout: ``<repo root>/../shared/data/cifar10-jpeg.npz``
-DEFAULT_CIFAR_NPZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpeg.npz"
+DEFAULT_CIFAR_NPZ = _REPO_ROOT.parent / "shared" / "data" / "cifar10-jpeg.npz"
+
+
+def default_cifar_npz(candidates: tuple[Path, ...] = (LOCAL_CIFAR_NPZ, DEFAULT_CIFAR_NPZ)) -> Path:
+    """The first existing CIFAR-10 npz of ``candidates`` (the in-repo copy, then the shared one).
+
+    Raises
+    ------
+    InputError
+        None of them exists (the message names every path tried).
+    """
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise InputError(
+        "data: expected the CIFAR-10 npz (cifar10-jpeg.npz) at one of "
+        f"{', '.join(str(p) for p in candidates)}, found none; pass --data PATH"
+    )
+
+
 #: where the Debian package ``dataset-fashion-mnist`` installs its files
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -338,7 +363,7 @@ def load_dataset(
     """Load a data set by name (``cifar10``, ``digits``, ``fashion-mnist``).
 
     ``data`` is the npz path for CIFAR-10 and the folder for Fashion-MNIST (defaults:
-    :data:`DEFAULT_CIFAR_NPZ`, :data:`FASHION_MNIST_DIR`); digits ignores it. When ``subset``
+    :func:`default_cifar_npz`, :data:`FASHION_MNIST_DIR`); digits ignores it. When ``subset``
     is given and ``test_subset`` is not, the test split is cut to ``subset // 5`` images
     (the 10k/2k protocol of the data README).
     """
@@ -347,7 +372,7 @@ def load_dataset(
         test_subset = max(1, subset // 5)
     if key == "cifar10":
         return load_cifar10(
-            DEFAULT_CIFAR_NPZ if data is None else data,
+            default_cifar_npz() if data is None else data,
             subset=subset,
             test_subset=test_subset,
             seed=seed,
