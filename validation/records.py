@@ -49,8 +49,8 @@ __all__ = [
     "check_close",
     "collect_environment",
     "find_records",
-    "nanmax",
-    "nanmin",
+    "max_or_nan",
+    "min_or_nan",
     "now_iso",
     "read_record",
     "summarise",
@@ -152,8 +152,9 @@ def _make(
     return Check(name, obs, exp, tol, passed, f"{why}; {note}" if why else note, relation)
 
 
-def nanmax(*values: float) -> float:
-    """The largest of ``values``, NaN when any is NaN (``max(0.0, nan)`` is 0.0: never use it).
+def max_or_nan(*values: float) -> float:
+    """The largest of ``values``, NaN when any is NaN (the builtin ``max(0.0, nan)`` is 0.0;
+    numpy's ``nanmax`` ignores NaN: never use either for a worst error).
 
     Claims accumulate their worst error with this, so a NaN anywhere reaches the check.
     """
@@ -161,8 +162,8 @@ def nanmax(*values: float) -> float:
     return float(np.max(arr)) if arr.size else math.nan
 
 
-def nanmin(*values: float) -> float:
-    """The smallest of ``values``, NaN when any is NaN (see :func:`nanmax`)."""
+def min_or_nan(*values: float) -> float:
+    """The smallest of ``values``, NaN when any is NaN (see :func:`max_or_nan`)."""
     arr = np.asarray([float(v) for v in values], dtype=np.float64)
     return float(np.min(arr)) if arr.size else math.nan
 
