@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from validation.claims import get_claim, run_claim
 
-from .catalogue import CATALOGUE, Fault
+from .catalogue import Fault
 from .patcher import patched_all
 
 __all__ = ["Outcome", "run_fault", "table"]
@@ -32,7 +32,9 @@ def run_fault(fault: Fault, seed: int = 0) -> Outcome:
         try:
             record = run_claim(fault.claim, quick=True, seed=seed)
         except Exception as exc:  # a loud crash is a caught fault too
-            return Outcome(fault, True, (), f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+            return Outcome(
+                fault, True, (), f"{type(exc).__name__}: {exc}", time.perf_counter() - t0
+            )
     failed = tuple(c.name for c in record.failed)
     return Outcome(fault, not record.passed, failed, "", time.perf_counter() - t0)
 

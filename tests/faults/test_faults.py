@@ -19,4 +19,6 @@ def test_catalogue_is_large_and_names_unique() -> None:
 def test_fault_is_caught(fault: Fault) -> None:
     outcome = run_fault(fault)
     assert outcome.caught, f"{fault.name} not caught by {fault.claim}"
-    assert not outcome.error, f"{fault.name} crashed the claim instead of failing a check: {outcome.error}"
+    assert not outcome.error, (
+        f"{fault.name} crashed the claim instead of failing a check: {outcome.error}"
+    )

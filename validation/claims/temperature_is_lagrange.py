@@ -36,7 +36,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from scipy.optimize import brentq
 from scipy.special import logsumexp
 
