@@ -127,9 +127,12 @@ def _bound_part(rec: Recorder, cfg: dict[str, Any], rng: np.random.Generator) ->
         # the optimum over τ is the KL-DRO dual at α*(η)
         for i in range(per_group):
             wc = worst_case_dual(f[i], "kl", float(eta[i]))
-            a_star = float(wc.multiplier)  # a NaN or non-positive α* fails the checks below
-            if not a_star > 0:
-                worst_star = worst_min = math.nan
+            a_star = float(wc.multiplier)
+            if not math.isfinite(a_star) or a_star < 0:
+                worst_star = worst_min = math.nan  # fails the checks below
+                continue
+            if a_star == 0:  # η = log n: the worst case is the point mass on max f (τ → 0)
+                worst_star = max_or_nan(worst_star, abs(float(wc.value) - float(f[i].max())))
                 continue
             at_star = (
                 a_star * float(infonce_population(sim[i : i + 1], a_star, pos_index=pos[:1]))
