@@ -1,27 +1,26 @@
 r"""Claim ``infonce-is-kl-dro``: Theorem 3.2 (Eq. 4) of Wu et al. (NeurIPS 2023).
 
-Three statements are checked, all exact:
+Checked, each against a route written in this module:
 
 1. **Penalised identity, per anchor** (Gibbs variational principle). For scores f of the
    negatives under a nominal Q0 and a positive score f⁺,
 
    .. math:: -f^+ + \max_Q \{E_Q f - τ\,KL(Q\|Q_0)\}
-             = τ\Big[-\frac{f^+}{τ} + \log E_{Q_0} e^{f/τ}\Big],
+             = τ\Big[-\frac{f^+}{τ} + \log E_{Q_0} e^{f/τ}\Big].
 
-   the right side being τ times the population InfoNCE. The left side comes from
-   :func:`dro_theory.duals.penalized_worst_case`, the right from a log-sum-exp written here
-   (non-uniform Q0) and from :func:`estimators.losses.infonce_population` /
-   :func:`estimators.losses.phi_cl_dro` (uniform Q0). Tolerance: float64 rounding. A
-   log-sum-exp of n terms of size up to max|f|/τ, multiplied back by τ, is exact to a few ulps
-   of max|f| (≤ 50 here, ~1e-14); 1e-10 leaves four orders of magnitude and still fails on any
-   error of the mathematics (which would be O(τ) or O(|f|)).
-2. **Constrained form at the implied radius.** With η(τ) = KL(q_τ‖q0)
-   (:func:`dro_theory.lagrange.radius_for_temperature`), the cvxpy primal
-   (:func:`dro_theory.worst_case.worst_case`) returns q* = q0·e^{f/τ}/E_{q0}e^{f/τ} (L1 ≤ 1e-6)
-   and the multiplier α* = τ (relative 1e-5). These tolerances are those of an interior-point
-   solve with Clarabel's default gap/feasibility tolerances (~1e-8) propagated to q and α:
-   q* is the gradient of the value in f and α* the derivative of the value in η, each losing
-   about two orders of magnitude of the solver tolerance.
+   The right side is a log-sum-exp written here. The left side is
+   :func:`dro_theory.duals.penalized_worst_case`'s value, and separately the DRO objective
+   E_q f − τ KL(q‖q0) evaluated here (xlogy) at the q it returns, together with the
+   first-order optimality test (f − τ log(q/q0) constant on supp q) and q = softmax(f/τ)·q0.
+   :func:`estimators.losses.infonce_population` and :func:`estimators.losses.phi_cl_dro`
+   (uniform Q0) are compared with the same log-sum-exp. Tolerance: float64 rounding, 2e-13 ×
+   max|f| (a few ulps with a 1e3 margin; any error of the mathematics is O(τ) or O(|f|)).
+2. **Constrained form at the implied radius.** η(τ) = KL(q_τ‖q0) is computed here and
+   compared with :func:`dro_theory.lagrange.radius_for_temperature`; the cvxpy primal
+   (:func:`dro_theory.worst_case.worst_case`) at that η returns q* = the tilt (L1 ≤ 1e-6) and
+   the multiplier α* = τ (relative 1e-5): Clarabel's default gap/feasibility tolerances
+   (~1e-8) propagated to q and α (q* is the gradient of the value in f and α* its derivative
+   in η, each losing about two orders of magnitude).
 3. **Gradients (envelope theorem).** With q* held fixed at the worst case,
    ∇θ [−f⁺ + E_{q*} f − τ KL(q*‖q0)] = τ ∇θ InfoNCE_pop(τ) for a small linear encoder,
    through autograd in float64; tolerance 1e-10 relative to the gradient's size (rounding of a
