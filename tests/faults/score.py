@@ -50,5 +50,6 @@ def table(outcomes: list[Outcome]) -> str:
             f"{by[:90]}{more}"
         )
     caught = sum(o.caught for o in outcomes)
-    lines.append(f"fault score: {caught}/{len(outcomes)} caught")
+    seconds = sum(o.seconds for o in outcomes)
+    lines.append(f"fault score: {caught}/{len(outcomes)} caught ({seconds:.0f} s of claim runs)")
     return "\n".join(lines)
