@@ -67,7 +67,7 @@ def _config(quick: bool) -> dict[str, Any]:
         "n": 2000 if quick else 20000,
         "scores": "2·Beta(2, 5) − 1 (skewed, in [−1, 1])",
         "kl_temperatures": np.geomspace(1.0, 40.0, 10 if quick else 24).tolist(),
-        "temperatures": np.geomspace(2.0, 64.0, 6).tolist(),
+        "temperatures": np.geomspace(2.0, 256.0, 8).tolist(),
         "radii": np.geomspace(1e-4, 1.6e-3, 5).tolist(),
         "divergences": list(SMOOTH),
     }
