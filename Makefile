@@ -20,9 +20,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# pytest exits 5 when it collects no test: that is not a failure of the build.
+# The default run includes the fault tier (marker `faults`); a run that collects no test fails
+# (pytest exits 5), and so does an unknown marker (--strict-markers in pyproject.toml).
 test: lint
-	$(BIN)/pytest || test $$? -eq 5
+	$(BIN)/pytest
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -157,3 +157,51 @@ def test_unserialisable_config_touches_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="cannot write"):
         write_record(_record(config={"obj": object()}), tmp_path / "demo")
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize(
+    ("observed", "expected", "tolerance", "label"),
+    [
+        (math.nan, 0.0, 1.0, "observed"),
+        (math.inf, 0.0, 1.0, "observed"),
+        (0.0, math.nan, 1.0, "expected"),
+        (0.0, -math.inf, 1.0, "expected"),
+        (0.0, 0.0, math.inf, "tolerance"),
+        (0.0, 0.0, math.nan, "tolerance"),
+    ],
+)
+@pytest.mark.parametrize("relation", ["abs", "rel", "le", "ge"])
+def test_non_finite_fails_with_a_note(
+    observed: float, expected: float, tolerance: float, label: str, relation: str
+) -> None:
+    make = {
+        "abs": lambda: check_close("x", observed, expected, tolerance, note="why"),
+        "rel": lambda: check_close("x", observed, expected, tolerance, relative=True),
+        "le": lambda: check_at_most("x", observed, expected, tolerance),
+        "ge": lambda: check_at_least("x", observed, expected, tolerance),
+    }[relation]
+    c = make()
+    assert c.passed is False
+    assert c.note.startswith(f"FAILED: non-finite {label}")
+
+
+def test_tolerance_must_be_positive_for_equalities() -> None:
+    assert not check_close("zero tol", 0.0, 0.0, 0.0).passed
+    assert "positive" in check_close("zero tol", 0.0, 0.0, 0.0).note
+    assert not check_close("zero tol", 1.0, 1.0, 0.0, relative=True).passed
+    # one-sided: the bound carries the margin, zero tolerance is accepted
+    assert check_at_least("ge", 1.0, 0.5, 0.0).passed
+    assert not check_at_most("le", 0.0, 0.0, -1e-12).passed
+
+
+def test_record_without_checks_fails() -> None:
+    assert not _record(checks=()).passed
+
+
+def test_max_or_nan_propagates_nan() -> None:
+    assert max(0.0, math.nan) == 0.0  # the pattern the claims must not use
+    assert math.isnan(records.max_or_nan(0.0, math.nan, 1.0))
+    assert math.isnan(records.min_or_nan(math.nan, -1.0))
+    assert records.max_or_nan(0.0, 2.0, 1.0) == 2.0
+    assert records.min_or_nan(0.0, 2.0, -1.0) == -1.0
+    assert math.isnan(records.max_or_nan())

@@ -37,12 +37,41 @@ __all__ = [
 ]
 
 
-def _figure(ncols: int, title: str) -> tuple[Figure, list[Any]]:
-    fig = Figure(figsize=(5.0 * ncols, 4.0), layout="constrained")
+def _figure(ncols: int, record: Record) -> tuple[Figure, list[Any]]:
+    """A figure with ``ncols`` claim panels on top and the record's checks below them."""
+    n = len(record.checks)
+    fig = Figure(figsize=(5.0 * max(ncols, 2), 4.0 + 0.16 * n + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, k + 1) for k in range(ncols)]
-    fig.suptitle(title, fontsize=10)
+    grid = fig.add_gridspec(2, ncols, height_ratios=[4.0, 0.16 * n + 0.6])
+    axes = [fig.add_subplot(grid[0, k]) for k in range(ncols)]
+    _draw_checks(fig.add_subplot(grid[1, :]), record)
+    fig.suptitle(_title(record), fontsize=10)
     return fig, axes
+
+
+def _draw_checks(ax: Any, record: Record) -> None:
+    """Each check as |observed − expected| / tolerance (one-sided: the violation), log scale.
+
+    Green at or below 1 (passed), red above or non-finite; a check with no finite ratio is
+    drawn at the right edge.
+    """
+    names = [c.name[:90] for c in record.checks]
+    ratios = []
+    for c in record.checks:
+        gap = c.observed - c.expected
+        dev = {"le": max(gap, 0.0), "ge": max(-gap, 0.0)}.get(c.relation, abs(gap))
+        scale = c.tolerance * (abs(c.expected) if c.relation == "rel" else 1.0)
+        ratios.append(dev / scale if scale > 0 else (0.0 if dev == 0 else np.inf))
+    r = np.asarray(ratios, dtype=float)
+    shown = np.where(np.isfinite(r), np.clip(r, 1e-6, None), 1e3)
+    y = np.arange(len(names))
+    colors = ["tab:green" if c.passed else "tab:red" for c in record.checks]
+    ax.barh(y, shown, color=colors, left=0)
+    ax.axvline(1.0, c="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, names, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("|observed − expected| / tolerance (≤ 1 passes)", fontsize=7)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -73,25 +102,18 @@ def _positive(x: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------
 def plot_checks(record: Record, path: str | Path) -> Path:
-    """Summary of any record: |observed − expected| against the tolerance, per check."""
-    fig, (ax,) = _figure(1, _title(record))
-    names = [c.name[:60] for c in record.checks]
-    dev = np.array([abs(c.observed - c.expected) for c in record.checks], dtype=float)
-    tol = np.array([c.tolerance for c in record.checks], dtype=float)
-    y = np.arange(len(names))
-    colors = ["tab:green" if c.passed else "tab:red" for c in record.checks]
-    ax.scatter(_positive(dev), y, c=colors, label="|observed − expected|", zorder=3)
-    ax.scatter(_positive(tol), y, marker="|", s=200, c="k", label="tolerance")
-    ax.set_xscale("log")
-    ax.set_yticks(y, names, fontsize=6)
-    ax.legend(fontsize=7)
+    """Summary of any record: each check's deviation relative to its tolerance."""
+    fig = Figure(figsize=(10.0, 1.0 + 0.2 * max(len(record.checks), 1)), layout="constrained")
+    FigureCanvasAgg(fig)
+    _draw_checks(fig.add_subplot(1, 1, 1), record)
+    fig.suptitle(_title(record), fontsize=10)
     return _save(fig, path)
 
 
 def plot_infonce_is_kl_dro(record: Record, path: str | Path) -> Path:
     """Worst case q* from cvxpy vs softmax(f/τ)·q0; identity errors across τ and score scale."""
     wc = _series(record, "worst_case_vs_softmax")
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     ax1.plot(wc["score"], wc["q_softmax"], "-", label="softmax(f/τ)·q0 (InfoNCE weights)")
     ax1.plot(wc["score"], wc["q_cvxpy"], ".", ms=4, label="cvxpy worst case at η(τ)")
     ax1.plot(wc["score"], wc["q0"], ":", label="q0")
@@ -113,7 +135,7 @@ def plot_infonce_is_kl_dro(record: Record, path: str | Path) -> Path:
 def plot_temperature_is_lagrange(record: Record, path: str | Path) -> Path:
     """τ(η) exact vs √(Var/2η), and the relative error of the law against √η."""
     te = _series(record, "tau_eta")
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     ax1.plot(te["radius"], te["tau_exact"], "o", ms=4, label="exact α*(η)")
     ax1.plot(te["radius"], te["tau_law"], "-", label="√(Var/2η)")
     ax1.set(xscale="log", yscale="log", xlabel="radius η", ylabel="temperature τ")
@@ -135,7 +157,7 @@ def plot_mean_variance(record: Record, path: str | Path) -> Path:
     """Error of the mean–variance form: penalised vs τ (per φ), constrained vs η (per φ)."""
     pen = _series(record, "penalized")
     con = _series(record, "constrained")
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     for key in [k for k in pen if k.startswith("error_")]:
         name = key.removeprefix("error_")
         line = ax1.plot(pen["temperature"], _positive(pen[key]), "o", ms=3, label=name)
@@ -159,7 +181,7 @@ def plot_phi_mi(record: Record, path: str | Path) -> Path:
     """φ-MI: closed form vs the tight form (quadrature, Monte Carlo) and trained estimates."""
     est = _series(record, "estimates")
     names = [str(n) for n in record.config.get("divergences", [])]
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     x = np.arange(len(est["truth"]))
     ax1.scatter(x, est["truth"], marker="_", s=400, c="k", label="closed form", zorder=3)
     ax1.scatter(x - 0.15, est["quadrature"], marker="x", label="tight form at T*, quadrature")
@@ -198,7 +220,7 @@ def plot_phi_mi(record: Record, path: str | Path) -> Path:
 
 def plot_sampling_bias(record: Record, path: str | Path) -> Path:
     """Slack of the Theorem 3.3 bound over τ, and the biased–unbiased accuracy gap."""
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     sl = _series(record, "bound_slack")
     ax1.plot(sl["temperature"], _positive(sl["slack"]), "-", label="τ·L_InfoNCE + τη − L_unbiased")
     if "alpha_star" in record.metrics:
@@ -223,7 +245,7 @@ def plot_sampling_bias(record: Record, path: str | Path) -> Path:
 def plot_adnce(record: Record, path: str | Path) -> Path:
     """Worst-case weights of InfoNCE vs ADNCE over the negatives' similarity."""
     w = _series(record, "weights")
-    fig, (ax1, ax2) = _figure(2, _title(record))
+    fig, (ax1, ax2) = _figure(2, record)
     ax1.plot(w["score"], w["q_infonce"], "-", label="InfoNCE: softmax(s/τ)")
     ax1.plot(w["score"], w["q_adnce"], "-", label="ADNCE: ∝ w(s)e^{s/τ}")
     fn = w.get("false_negative")

@@ -50,6 +50,8 @@ __all__ = [
     "check_close",
     "collect_environment",
     "find_records",
+    "max_or_nan",
+    "min_or_nan",
     "now_iso",
     "read_record",
     "summarise",
@@ -86,7 +88,9 @@ class Check:
     relation : {"abs", "rel", "le", "ge"}
         ``abs``: |observed − expected| ≤ tolerance; ``rel``: |observed − expected| ≤
         tolerance·|expected|; ``le``: observed ≤ expected + tolerance; ``ge``: observed ≥
-        expected − tolerance. A non-finite observed value never passes.
+        expected − tolerance. A non-finite observed value, expected value or tolerance never
+        passes (the note then starts with ``FAILED:``); a tolerance must be positive (zero is
+        accepted for ``le``/``ge`` only, where the bound carries the margin).
     """
 
     name: str
@@ -110,10 +114,26 @@ class Check:
         }
 
 
+def _verdict(observed: float, expected: float, tolerance: float, relation: str) -> str:
+    """Why the numbers cannot be judged ("" when they can): the one non-finite rule.
+
+    A NaN/inf observed value, expected value or tolerance fails; so does a negative tolerance,
+    and a zero tolerance for a two-sided relation (an equality of floats needs a tolerance
+    derived from rounding). A zero tolerance is accepted for ``le``/``ge`` only, where the
+    bound itself carries the margin (e.g. chance + 3 standard errors).
+    """
+    for label, value in (("observed", observed), ("expected", expected), ("tolerance", tolerance)):
+        if not math.isfinite(value):
+            return f"FAILED: non-finite {label} value ({value!r})"
+    if tolerance < 0 or (tolerance == 0 and relation in ("abs", "rel")):
+        return f"FAILED: tolerance must be finite and positive, found {tolerance!r}"
+    return ""
+
+
 def _evaluate(observed: float, expected: float, tolerance: float, relation: str) -> bool:
     if relation not in RELATIONS:
         raise InputError(f"relation: expected one of {', '.join(RELATIONS)}, found {relation!r}")
-    if not (math.isfinite(observed) and math.isfinite(expected)) or not tolerance >= 0:
+    if _verdict(observed, expected, tolerance, relation):
         return False
     if relation == "abs":
         return abs(observed - expected) <= tolerance
@@ -128,7 +148,25 @@ def _make(
     name: str, observed: Any, expected: Any, tolerance: Any, relation: str, note: str
 ) -> Check:
     obs, exp, tol = float(observed), float(expected), float(tolerance)
-    return Check(name, obs, exp, tol, _evaluate(obs, exp, tol, relation), note, relation)
+    passed = _evaluate(obs, exp, tol, relation)
+    why = _verdict(obs, exp, tol, relation)
+    return Check(name, obs, exp, tol, passed, f"{why}; {note}" if why else note, relation)
+
+
+def max_or_nan(*values: float) -> float:
+    """The largest of ``values``, NaN when any is NaN (the builtin ``max(0.0, nan)`` is 0.0;
+    numpy's ``nanmax`` ignores NaN: never use either for a worst error).
+
+    Claims accumulate their worst error with this, so a NaN anywhere reaches the check.
+    """
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    return float(np.max(arr)) if arr.size else math.nan
+
+
+def min_or_nan(*values: float) -> float:
+    """The smallest of ``values``, NaN when any is NaN (see :func:`max_or_nan`)."""
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    return float(np.min(arr)) if arr.size else math.nan
 
 
 def check_close(
@@ -204,8 +242,8 @@ class Record:
 
     @property
     def passed(self) -> bool:
-        """Whether every check passed (a record without checks passes vacuously)."""
-        return all(c.passed for c in self.checks)
+        """Whether every check passed; a record without checks fails (it established nothing)."""
+        return bool(self.checks) and all(c.passed for c in self.checks)
 
     @property
     def failed(self) -> tuple[Check, ...]:

@@ -44,6 +44,7 @@ errors, so that the comparison is about a model that learned something.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ from dro_theory.duals import worst_case_dual
 from dro_theory.lagrange import radius_for_temperature
 from estimators.losses import AnchorIndex, LossParams, contrastive_loss, infonce_population
 from validation.claims._recorder import Recorder, merge_config
-from validation.records import Record
+from validation.records import Record, max_or_nan, min_or_nan
 from validation.training.evaluate import knn_top1
 
 __all__ = ["NAME", "REFERENCE", "run"]
@@ -97,6 +98,25 @@ def _config(quick: bool) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 # the exact population inequality
 # ------------------------------------------------------------------------------------------
+def _at_alpha_star(
+    f: np.ndarray, f_pos: float, eta: float, rhs: np.ndarray, sim: torch.Tensor
+) -> tuple[float, float]:
+    """(|bound at α*(η) − (−f⁺ + V_KL(η))|, bound at α* − min over the τ grid) for one instance.
+
+    A NaN or negative α* gives NaN (the checks fail); α* = 0 (η = log n, the point mass on
+    max f) compares the value with max f and has no grid minimum to compare.
+    """
+    wc = worst_case_dual(f, "kl", eta)
+    a_star = float(wc.multiplier)
+    if not math.isfinite(a_star) or a_star < 0:
+        return math.nan, math.nan
+    if a_star == 0:
+        return abs(float(wc.value) - float(f.max())), 0.0
+    pos = torch.zeros(1, dtype=torch.long)
+    at_star = a_star * float(infonce_population(sim, a_star, pos_index=pos)) + a_star * eta
+    return abs(at_star - (-f_pos + float(wc.value))), float(at_star - rhs.min())
+
+
 def _bound_part(rec: Recorder, cfg: dict[str, Any], rng: np.random.Generator) -> None:
     taus = np.asarray(cfg["temperatures"])
     per_group = max(1, cfg["instances"] // len(cfg["negatives"]))
@@ -122,19 +142,11 @@ def _bound_part(rec: Recorder, cfg: dict[str, Any], rng: np.random.Generator) ->
             axis=1,
         )
         slack = rhs - l_unb[:, None]
-        min_slack = min(min_slack, float(slack.min()))
+        min_slack = min_or_nan(min_slack, float(slack.min()))
         # the optimum over τ is the KL-DRO dual at α*(η)
         for i in range(per_group):
-            wc = worst_case_dual(f[i], "kl", float(eta[i]))
-            a_star = float(wc.multiplier)
-            if not np.isfinite(a_star) or a_star <= 0:
-                continue
-            at_star = (
-                a_star * float(infonce_population(sim[i : i + 1], a_star, pos_index=pos[:1]))
-                + a_star * eta[i]
-            )
-            worst_star = max(worst_star, abs(at_star - (-f_pos[i] + float(wc.value))))
-            worst_min = max(worst_min, float(at_star - rhs[i].min()))
+            e_star, e_min = _at_alpha_star(f[i], f_pos[i], float(eta[i]), rhs[i], sim[i : i + 1])
+            worst_star, worst_min = max_or_nan(worst_star, e_star), max_or_nan(worst_min, e_min)
         if n == cfg["negatives"][1]:
             i = 0
             wc = worst_case_dual(f[i], "kl", float(eta[i]))
@@ -176,7 +188,7 @@ def _bound_part(rec: Recorder, cfg: dict[str, Any], rng: np.random.Generator) ->
         rhs0 = tau0 * float(
             infonce_population(sim, tau0, pos_index=torch.zeros(1, dtype=torch.long))
         )
-        worst_tight = max(worst_tight, float(abs(rhs0 + tau0 * eta0 - l_ideal)))
+        worst_tight = max_or_nan(worst_tight, float(abs(rhs0 + tau0 * eta0 - l_ideal)))
     rec.close(
         "slack when Q_ideal is the tilt at τ0 and η = η(τ0) (max |slack|)",
         worst_tight,
