@@ -297,8 +297,11 @@ def plot_temperature_advice(advice: Any, path: str | Path) -> Path:
     law = np.asarray(advice.law, dtype=float)
     label = "temperature τ" if radius_mode else "radius η"
     given = f"η = {advice.mean_radius:g}" if radius_mode else f"τ = {advice.matched_temperature:g}"
-    fig, (ax,) = _figure(1, f"cldro tau: {advice.anchors} anchors, {given}")
-    bins = np.histogram_bin_edges(np.concatenate([exact, law]), bins="auto")
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    fig.suptitle(f"cldro tau: {advice.anchors} anchors, {given}", fontsize=10)
+    bins = np.histogram_bin_edges(np.concatenate([exact, law]), bins="auto").tolist()
     ax.hist(exact, bins=bins, alpha=0.6, label="exact")
     ax.hist(
         law, bins=bins, histtype="step", lw=1.5, label="√(Var/2η)" if radius_mode else "Var/(2τ²)"
