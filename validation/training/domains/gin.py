@@ -74,8 +74,11 @@ class MoleculeDomain:
 
     name = "molecules"
 
-    def __init__(self, molecules: MoleculeSet, *, augment_both: bool = False) -> None:
+    def __init__(
+        self, molecules: MoleculeSet, *, augment_both: bool = False, cv_folds: int = CV_FOLDS
+    ) -> None:
         self.data = molecules
+        self.cv_folds = cv_folds
         self.augment_both = augment_both
         self.num_train = len(molecules)
 
@@ -113,6 +116,6 @@ class MoleculeDomain:
         return torch.cat(out)
 
     def evaluate(self, model: ContrastiveModel, device: torch.device) -> dict[str, float]:
-        """10-fold CV accuracy (%) of a logistic regression on the frozen embeddings: mean, std."""
-        cv = cv_linear_accuracy(self.embed(model, device), self.data.labels, folds=CV_FOLDS)
+        """k-fold CV accuracy (%) of a logistic regression on the frozen embeddings: mean, std."""
+        cv = cv_linear_accuracy(self.embed(model, device), self.data.labels, folds=self.cv_folds)
         return {"cv_accuracy": cv.mean, "cv_accuracy_std": cv.std}
