@@ -1,8 +1,8 @@
 """A few InfoNCE steps on each domain: the four pieces work together and the encoder learns.
 
 The check: on fixed views (seeded), the NT-Xent loss after ``STEPS`` Adam steps on fresh views
-is below the loss before training. A broken piece (views that do not depend on the item, no
-gradient reaching the encoder, a model that ignores its input) fails it.
+is below the loss before training, and every parameter has moved. A broken piece (views that do
+not depend on the item, no gradient reaching the encoder, a model that ignores its input) fails.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def _smoke(
     gen = torch.Generator().manual_seed(0)
     probe = torch.arange(min(batch, domain.num_train))
     before = _loss_on(domain, model, probe, seed=123)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         for _ in range(steps):
@@ -56,6 +57,8 @@ def _smoke(
     after = _loss_on(domain, model, probe, seed=123)
     assert math.isfinite(before) and math.isfinite(after)
     assert after < before, (before, after)
+    frozen = [n for n, p in model.named_parameters() if torch.equal(p.detach(), start[n])]
+    assert not frozen  # the gradient reaches every parameter of encoder and head
     metrics = domain.evaluate(model, CPU)
     assert model.training  # evaluate restores the mode
     return metrics
