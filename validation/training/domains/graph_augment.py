@@ -63,6 +63,7 @@ def keep_nodes(batch: GraphBatch, keep: torch.Tensor) -> GraphBatch:
 
 
 def _check(batch: GraphBatch, apply: torch.Tensor, ratio: float, name: str) -> None:
+    """``apply`` is one bool per graph and ``ratio`` is a fraction in [0, 1)."""
     if apply.shape != (batch.num_graphs,) or apply.dtype != torch.bool:
         raise InputError(
             f"apply: expected a bool tensor of shape ({batch.num_graphs},), "
@@ -135,7 +136,7 @@ def subgraph(
     """
     if not 0.0 < keep <= 1.0:
         raise InputError(f"keep: expected a fraction in (0, 1], found {keep!r}")
-    _check(batch, apply, 0.0, "keep")
+    _check(batch, apply, 1.0 - keep, "1 - keep")
     g, num = batch.graph, batch.num_graphs
     n = _counts(g, num)
     target = torch.where(apply, torch.ceil(keep * n.double()).long().clamp_min(1), n)

@@ -16,7 +16,7 @@ from torch import nn
 from dro_theory.errors import InputError
 from validation.training.domains.protocols import recall_at_k
 from validation.training.domains.text import MiniLM, SmallTransformer, TokenBatch, WordTokenizer
-from validation.training.domains.wordnet import WordNetTasks
+from validation.training.domains.wordnet import NUM_TOPICS, WordNetTasks
 from validation.training.encoders import ContrastiveModel
 from validation.training.evaluate import knn_top1
 
@@ -123,6 +123,6 @@ class SentenceDomain:
             torch.tensor(t.probe_topics),
             k=_KNN_K,
             temperature=_KNN_T,
-            num_classes=45,
+            num_classes=NUM_TOPICS,
         )
         return {"recall_at_1": recall[1], "recall_at_10": recall[10], "topic_knn": knn}
