@@ -210,27 +210,11 @@ def optimal_shift(
     .. math:: \mathbb E_w\big[(\phi^*)'(v-\lambda^*)\big] = 1,
 
     i.e. the implied likelihood ratio (φ*)'(v − λ*) is normalised (the "normalising λ" of the
-    tight bound; the per-anchor λ of CL-DRO, Wu et al. 2023, Thm 3.6). Computed under
-    ``torch.no_grad`` in float64 and returned in the dtype of ``values``:
-
-    * KL, φ*(s) = e^{s−1}: closed form λ* = log E_w e^{v} − 1 (log-sum-exp).
-    * χ², (φ*)'(s) = (1 + s/2)_+: λ* = E_w v when every v − E_w v ≥ −2 (no ratio clipped);
-      otherwise the clipped entries leave the active set and the safeguarded Newton below,
-      started at E_w v (where the first-order function is ≥ 0 because x_+ ≥ x), finishes it
-      (finitely many steps: F is convex and piecewise linear).
-    * TV, (φ*)' a step: the objective is λ + E_w max(v − λ, −½) on λ ≥ max v − ½; it is
-      non-decreasing there and constant on [max v − ½, min v + ½] when that is non-empty, so
-      λ* = max v − ½ (max over entries with positive weight). The first-order condition holds
-      only as a subgradient condition.
-    * All others: safeguarded Newton (bisection whenever the Newton step leaves the bracket
-      or the previous step did not halve |F|) on F(λ) = E_w (φ*)'(v − λ) − 1, which is
-      decreasing. Since
-      (φ*)'(φ'(t)) = t, the bracket [max(max v − φ'(1/w_m), min v − φ'(1)), max v − φ'(1)]
-      (w_m the weight of the largest entry) has F ≥ 0 at its left end and F ≤ 0 at its right
-      end, and lies inside dom φ* = (−∞, hi) (λ > max v − hi). F' comes from autograd on the
-      catalogue's (φ*)'; the start is E_w v − φ'(1) (clamped into the bracket). Iterates
-      until |F| is below 1e-13 plus what a few-ulp change of λ can resolve, or the bracket
-      is a few ulps wide (λ* to ~1e-12 in float64 for well-conditioned inputs).
+    tight bound; the per-anchor λ of CL-DRO, Wu et al. 2023, Thm 3.6). KL has the closed form
+    λ* = log E_w e^{v} − 1; χ² and TV are solved exactly on their active sets; the other
+    divergences by a safeguarded Newton iteration on the decreasing F(λ) = E_w (φ*)'(v − λ) − 1
+    inside a bracket where F changes sign (how each case works: docs/estimators.md). Computed
+    under ``torch.no_grad`` in float64 and returned in the dtype of ``values``.
 
     Parameters
     ----------
@@ -255,17 +239,7 @@ def optimal_shift(
         Non-tensor or non-finite values, an empty reduction, bad weights or dim.
     """
     div = as_divergence(divergence)
-    if not isinstance(values, torch.Tensor):
-        raise InputError(f"values: expected a torch.Tensor, found {type(values).__name__}")
-    if not values.is_floating_point():
-        raise InputError(f"values: expected a floating-point tensor, found {values.dtype}")
-    if values.numel() == 0:
-        raise InputError(f"values: expected at least one entry, found shape {tuple(values.shape)}")
-    if dim is not None:
-        if not isinstance(dim, int) or not -values.ndim <= dim < values.ndim:
-            raise InputError(f"dim: expected an axis of a {values.ndim}-D tensor, found {dim!r}")
-        if values.shape[dim] == 0:
-            raise InputError(f"values: expected a non-empty axis {dim}, found size 0")
+    _check_shift_input(values, dim)
     out_dtype = values.dtype
     with torch.inference_mode(False), torch.no_grad():
         v = values.detach().to(torch.float64).clone()
@@ -285,6 +259,21 @@ def optimal_shift(
         if dim is None:
             lam = lam.reshape(())
     return lam.to(out_dtype)
+
+
+def _check_shift_input(values: torch.Tensor, dim: int | None) -> None:
+    """InputError unless ``values`` is a non-empty floating tensor and ``dim`` one of its axes."""
+    if not isinstance(values, torch.Tensor):
+        raise InputError(f"values: expected a torch.Tensor, found {type(values).__name__}")
+    if not values.is_floating_point():
+        raise InputError(f"values: expected a floating-point tensor, found {values.dtype}")
+    if values.numel() == 0:
+        raise InputError(f"values: expected at least one entry, found shape {tuple(values.shape)}")
+    if dim is not None:
+        if not isinstance(dim, int) or not -values.ndim <= dim < values.ndim:
+            raise InputError(f"dim: expected an axis of a {values.ndim}-D tensor, found {dim!r}")
+        if values.shape[dim] == 0:
+            raise InputError(f"values: expected a non-empty axis {dim}, found size 0")
 
 
 def _solve_shift(v: torch.Tensor, w: torch.Tensor, div: Divergence) -> torch.Tensor:

@@ -27,7 +27,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +54,6 @@ __all__ = [
     "min_or_nan",
     "now_iso",
     "read_record",
-    "summarise",
     "write_record",
 ]
 
@@ -466,7 +465,3 @@ def find_records(directory: str | Path) -> list[Path]:
         found.insert(0, directory / RECORD_FILE)
     return found
 
-
-def summarise(records: Sequence[Record]) -> list[tuple[str, int, int, float]]:
-    """(claim, passed checks, all checks, seconds) per record, for the CLI table."""
-    return [(r.claim, sum(c.passed for c in r.checks), len(r.checks), r.seconds) for r in records]
