@@ -138,6 +138,16 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
     raise BudgetSpent
 
 
+def draw_figure(out: Path, names: list[str]) -> None:
+    """``OUT/gpu-knn.png``: kNN per epoch of every finished record, implied radius below."""
+    from validation.plotting import plot_training_runs
+
+    paths = {n: out / f"{n}.json" for n in names}
+    records = {n: json.loads(p.read_text()) for n, p in paths.items() if p.exists()}
+    if records:
+        _log(f"figure: {plot_training_runs(records, out / 'gpu-knn.png')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, required=True, help="wall-clock seconds for all")
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "smoke": args.smoke,
     }
     write_json(out / "run.json", summary)
+    draw_figure(out, [r.name for r in runs])
     _log(f"done in {summary['wall_seconds']:.0f} s: {json.dumps(ended)}")
     return 0
 

@@ -119,3 +119,19 @@ def test_failed_savefig_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match="render failed"):
         plotting.plot_checks(_record("x", {}), tmp_path / "c.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_training_runs_draws_every_run(tmp_path: Path) -> None:
+    runs = {
+        name: {
+            "knn_top1": [10.0, 20.0 + k, 30.0 + k],
+            "implied_radius": [
+                {"epoch": e, "eta_exact_mean": 1.0 / e, "eta_approx_mean": 1.1 / e}
+                for e in (1, 2)
+            ],
+        }
+        for k, name in enumerate(("infonce", "adnce"))
+    }
+    out = plotting.plot_training_runs(runs, tmp_path / "sub" / "gpu-knn.png")
+    assert out.exists() and out.stat().st_size > 1000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

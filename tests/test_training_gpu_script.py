@@ -39,3 +39,4 @@ def test_smoke_mode_writes_a_record_per_run(tmp_path: Path) -> None:
         assert rec["linear_probe_top1"] is not None and rec["device"] == "cpu"
         assert (out / "checkpoints" / f"{name}.pt").is_file()
     assert "cnn-small-adnce epoch 2/2" in proc.stderr
+    assert (out / "gpu-knn.png").read_bytes()[:4] == b"\x89PNG"

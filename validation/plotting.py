@@ -34,6 +34,7 @@ __all__ = [
     "plot_sampling_bias",
     "plot_temperature_advice",
     "plot_temperature_is_lagrange",
+    "plot_training_runs",
 ]
 
 
@@ -316,4 +317,32 @@ def plot_temperature_advice(advice: Any, path: str | Path) -> Path:
     )
     ax.set(xlabel=label, ylabel="anchors")
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_training_runs(runs: dict[str, dict[str, Any]], path: str | Path) -> Path:
+    """kNN top-1 per epoch of several ``cldro train`` records, with the implied radius below.
+
+    ``runs`` maps a label to a training record (the JSON of ``cldro train --json``: keys
+    ``knn_top1`` — entry 0 the untrained encoder — and ``implied_radius``, the per-epoch means
+    of the exact η(τ) and of Var/(2τ²)). Written atomically.
+    """
+    fig = Figure(figsize=(7.0, 6.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    for label, rec in runs.items():
+        knn = np.asarray(rec.get("knn_top1", []), dtype=float)
+        line = top.plot(np.arange(len(knn)), knn, marker=".", label=label)[0]
+        radius = rec.get("implied_radius", [])
+        epochs = [r["epoch"] for r in radius]
+        bottom.plot(epochs, [r["eta_exact_mean"] for r in radius], color=line.get_color())
+        bottom.plot(
+            epochs, [r["eta_approx_mean"] for r in radius], color=line.get_color(), ls=":"
+        )
+    top.set(ylabel="kNN top-1 (%)")
+    top.legend(fontsize=7)
+    bottom.set(xlabel="epoch", ylabel="implied radius η(τ)")
+    bottom.plot([], [], color="k", label="exact KL(q_τ‖q0)")
+    bottom.plot([], [], color="k", ls=":", label="Var/(2τ²)")
+    bottom.legend(fontsize=7)
     return _save(fig, path)
