@@ -16,7 +16,7 @@ import typer
 
 from dro_theory.errors import CldroError
 from validation.cli import claims, mi, train, worst_case
-from validation.cli.app import app
+from validation.cli.app import STATE, app
 
 __all__ = ["app", "claims", "main", "mi", "train", "worst_case"]
 
@@ -24,6 +24,7 @@ __all__ = ["app", "claims", "main", "mi", "train", "worst_case"]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cldro`` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
+    STATE["argv"] = ["cldro", *args]  # recorded by commands that write JSON
     try:
         rc = app(args=args, standalone_mode=False)
     except typer.Exit as exc:

@@ -6,7 +6,7 @@ traceback. Long work shows a tqdm progress bar (on stderr). Output files are wri
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-STATE = {"debug": False}
+STATE: dict[str, Any] = {"debug": False}
 
 
 def echo(text: str = "") -> None:
