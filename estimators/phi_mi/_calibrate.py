@@ -1,10 +1,9 @@
-r"""Second stage of the two-stage fit: T = link(a·clip(v, v_min, v_max) + c) on validation.
+r"""Second stage of the two-stage fit: T = link(a·min(v, v_max) + c) fitted on validation.
 
 The trained critic v ≈ log r + const (Donsker–Varadhan); the two scalars (a, c) maximise the
-target bound on the validation split, and v is clipped to the range of its validation *joint*
-values. Every clipped, rescaled critic is still a critic, so the held-out value stays a valid
-bound; the clip removes the heavy tails of E_P T for links unbounded below (reverse KL:
-T = −e^{−u}, whose oracle has Var_P(1/r) = E_Q[1/r] − 1 = ∞ for a Gaussian pair with ρ ≥ ½).
+target bound on the validation split, and v is capped at its largest validation *joint* value.
+Every capped, rescaled critic is still a critic, so the held-out value stays a valid bound;
+the cap removes the unbounded upper tail of E_Q φ*(T) for exponential links (χ²: E_Q e^{2u}).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import torch
 from numpy.typing import NDArray
 from scipy import optimize
 
+from dro_theory.divergences import Divergence
 from estimators.phi_mi._config import FitConfig
 from estimators.phi_mi._scoring import EXP_LINK_MAX, link, score_matrix, tight_parts
 
@@ -37,69 +37,85 @@ _XATOL, _FATOL, _MAXITER = 1e-3, 1e-7, 200
 
 
 class AffineCritic(torch.nn.Module):
-    """S_ij = a · clip(v(x_i, y_j), v_min, v_max) + c for a trained log-ratio critic v."""
+    """S_ij = a · min(v(x_i, y_j), v_max) + c for a trained log-ratio critic v."""
 
-    def __init__(
-        self, inner: torch.nn.Module, scale: float, shift: float, floor: float, cap: float
-    ) -> None:
+    def __init__(self, inner: torch.nn.Module, scale: float, shift: float, cap: float) -> None:
         super().__init__()
         self.inner = inner
-        for name, value in (("scale", scale), ("shift", shift), ("floor", floor), ("cap", cap)):
+        for name, value in (("scale", scale), ("shift", shift), ("cap", cap)):
             self.register_buffer(name, torch.tensor(value, dtype=torch.float64))
         self.scale: torch.Tensor
         self.shift: torch.Tensor
-        self.floor: torch.Tensor
         self.cap: torch.Tensor
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Calibrated scores of shape (K, M)."""
-        return self.scale * torch.clamp(self.inner(x, y), self.floor, self.cap) + self.shift
+        return self.scale * torch.clamp(self.inner(x, y), max=self.cap) + self.shift
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """(a, c) and the clip range (v_min, v_max) found by :func:`calibrate`."""
+    """(a, c) and the cap v_max found by :func:`calibrate`."""
 
     scale: float
     shift: float
-    floor: float
     cap: float
 
 
 def _pairs(
     critic: torch.nn.Module, x: NDArray[np.float64], y: NDArray[np.float64]
-) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-    """Clipped joint and product scores of the calibration rows, and the clip range."""
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Joint and capped product scores of the calibration rows, and the cap."""
     m = min(x.shape[0], _CALIBRATION_ROWS)
     v = score_matrix(critic, x[:m], y[:m])
     rows = torch.arange(m)
     shifts = torch.arange(1, min(_CALIBRATION_NEGATIVES, m - 1) + 1)
     joint = torch.diagonal(v)
-    floor, cap = float(joint.min()), float(joint.max())
+    cap = float(joint.max())
     off = v[rows[:, None], (rows[:, None] + shifts[None, :]) % m].reshape(-1)
-    return joint, torch.clamp(off, floor, cap), floor, cap
+    return joint, torch.clamp(off, max=cap), cap
+
+
+def _max_scale(div: Divergence) -> float:
+    """Largest a allowed: the a of the optimal critic for v = log r, ∞ for TV.
+
+    Squared Hellinger T = 1 − e^{−a v} is optimal at a = ½, Cressie–Read α < 1 at a = 1 − α
+    (≤ ½ for the accepted α ≥ ½); then Var_P e^{−a v} = E_Q r^{1−2a} − (E_Q r^{1−a})² is finite
+    for every Gaussian core, while a > ½ lets it be infinite. χ², JS, α > 1: a = 1. TV's link
+    ½ tanh is bounded on both sides, so any a is safe (its optimum is a → ∞).
+    """
+    if div.name == "tv":
+        return math.exp(_LOG_SCALE_RANGE)
+    if div.name == "hellinger":
+        return 0.5
+    alpha = getattr(div, "alpha", None) if div.name == "cressie_read" else None
+    if alpha is not None and alpha < 1.0:
+        return 1.0 - float(alpha)
+    return 1.0
 
 
 def calibrate(
     critic: torch.nn.Module, x_val: NDArray[np.float64], y_val: NDArray[np.float64], cfg: FitConfig
 ) -> Calibration:
-    r"""(a, c, v_min, v_max) maximising the target bound of link(a·clip(v) + c) on validation.
+    r"""(a, c, v_max) maximising the target bound of link(a·min(v, v_max) + c) on validation.
 
-    c = −log mean_Q e^{a v} + δ; Nelder–Mead over (log a, δ) from (0, 0). Exponential links
-    (χ², Cressie–Read α > 1) and reverse KL keep a ≤ 1 and δ ≤ 0: a > 1 sharpens the ratio
-    beyond what was learned, which the finite-sample bound of a heavy-tailed link rewards on
-    the calibration rows and punishes on new rows. The test split stays untouched.
+    c = −log mean_Q e^{a v} + δ; Nelder–Mead over (log a, δ) from (log min(a_max, 1), 0),
+    with a ≤ a_max of :func:`_max_scale`: a larger a sharpens the ratio beyond the optimal
+    critic, which the finite-sample bound of a heavy-tailed link rewards on the calibration
+    rows and punishes on new rows (Hellinger at a = 62: −1e24 on test). Exponential links
+    also keep δ ≤ 0. The test split stays untouched.
     """
-    joint, off, floor, cap = _pairs(critic, x_val, y_val)
+    joint, off, cap = _pairs(critic, x_val, y_val)
     div = cfg.div
     exp_guard = cfg.exp_link and not math.isfinite(div.conjugate_domain[1]) and div.name != "kl"
-    guard = exp_guard or div.name == "reverse_kl"
+    log_a_max = math.log(_max_scale(div))
 
     def affine(theta: NDArray[np.float64]) -> tuple[float, float]:
         log_a = float(np.clip(theta[0], -_LOG_SCALE_RANGE, _LOG_SCALE_RANGE))
         delta = float(theta[1])
-        if guard:
-            log_a, delta = min(log_a, 0.0), min(delta, 0.0)
+        log_a = min(log_a, log_a_max)
+        if exp_guard:
+            delta = min(delta, 0.0)
         a = math.exp(log_a)
         lme = float(torch.logsumexp(a * off, dim=0)) - math.log(off.numel())
         return a, -lme + delta
@@ -117,7 +133,7 @@ def calibrate(
                 value = float(t_joint.mean() - div.conjugate(t_off).mean())
         return -value if math.isfinite(value) else math.inf
 
-    start = np.zeros(2)
+    start = np.array([min(log_a_max, 0.0), 0.0])
     while not math.isfinite(loss(start)) and start[0] > -_LOG_SCALE_RANGE:
         start[0] -= _SIMPLEX_STEP  # shrink a until the start is feasible
     simplex = start + np.array([[0.0, 0.0], [_SIMPLEX_STEP, 0.0], [0.0, _SIMPLEX_STEP]])
@@ -129,4 +145,4 @@ def calibrate(
     )
     theta = res.x if loss(res.x) <= loss(start) else start
     a, c = affine(theta)
-    return Calibration(a, c, floor, cap)
+    return Calibration(a, c, cap)

@@ -20,8 +20,6 @@ __all__ = ["BOUND_NAMES", "KL_ONLY", "FitConfig", "build_config", "resolve", "sp
 #: the accepted ``bound`` names; the last three are KL-only
 BOUND_NAMES: tuple[str, ...] = ("tight", "plain", "infonce", "nwj", "dv")
 KL_ONLY: tuple[str, ...] = ("infonce", "nwj", "dv")
-#: bounds whose optimal critic is log r + const (a log-ratio base critic is exact for them)
-_LOG_RATIO_BOUNDS = ("dv", "infonce", "nwj")
 #: fewest rows each split must keep (a batch-means CI needs ≥ 2 blocks of ≥ 10 rows)
 _MIN_TEST, _MIN_VAL, _MIN_TRAIN = 20, 10, 20
 #: smallest Cressie–Read α estimated: for a Gaussian pair with correlation ρ the optimal
@@ -159,9 +157,11 @@ def build_config(params: dict[str, Any]) -> FitConfig:
     bound = _check_bound(params["bound"], div)
     critic = _check_critic(params["critic"])
     training = _check_choice(params["training"], "training", ("log_ratio", "direct"))
-    two_stage = training == "log_ratio" and bound in ("tight", "plain")
+    # KL's optimal critic is the log-ratio itself: a second stage could only cost accuracy
+    two_stage = training == "log_ratio" and bound in ("tight", "plain") and div.name != "kl"
     base = _check_choice(params["base"], "base", ("copula", "none")) == "copula"
-    log_ratio_critic = two_stage or (div.name == "kl" and bound in (*_LOG_RATIO_BOUNDS, "tight"))
+    # every KL bound's optimal critic is log r + const (+1 for NWJ/plain), so is the DV stage's
+    log_ratio_critic = two_stage or div.name == "kl"
     dtype = _check_choice(params["dtype"], "dtype", ("float32", "float64"))
     return FitConfig(
         div=div,

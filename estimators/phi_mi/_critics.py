@@ -69,19 +69,20 @@ class GaussianLogRatio(torch.nn.Module):
 
 
 class ResidualCritic(torch.nn.Module):
-    """S = base(x, y) + γ·net(x, y) + β with γ = β = 0 at the start (the base critic exactly).
+    """S = base(x, y) + γ·net(x, y) + β with γ = 0, β = ``offset`` at the start.
 
-    The gate γ makes step 0 the closed-form critic, so early stopping on the validation split
-    keeps it unless the learned residual improves the validation bound.
+    The gate γ makes step 0 the closed-form critic (plus ``offset``: 1 for the NWJ/plain KL
+    bound, whose optimal critic is 1 + log r), so early stopping on the validation split keeps
+    it unless the learned residual improves the validation bound.
     """
 
-    def __init__(self, base: torch.nn.Module, net: torch.nn.Module) -> None:
+    def __init__(self, base: torch.nn.Module, net: torch.nn.Module, offset: float = 0.0) -> None:
         super().__init__()
         self.base = base
         self.net = net
         dtype = next(net.parameters()).dtype
         self.gate = torch.nn.Parameter(torch.zeros((), dtype=dtype))
-        self.offset = torch.nn.Parameter(torch.zeros((), dtype=dtype))
+        self.offset = torch.nn.Parameter(torch.tensor(offset, dtype=dtype))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores of shape (K, M)."""

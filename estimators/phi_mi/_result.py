@@ -12,10 +12,10 @@ __all__ = ["PhiMIResult"]
 class PhiMIResult:
     """Everything ``cldro mi`` reports about one fit (JSON-ready via :meth:`as_dict`).
 
-    ``training`` is ``log_ratio`` or ``direct``; ``link_scale``, ``link_shift`` (a, c),
-    ``log_ratio_floor`` and ``log_ratio_cap`` (v_min, v_max) define the reported critic
-    T = link(a·clip(v, v_min, v_max) + c) of the two-stage fit (1, 0, None, None when trained
-    directly). ``base`` says whether the critic started from the Gaussian-copula log-ratio.
+    ``training`` is ``log_ratio`` or ``direct``; ``link_scale``, ``link_shift`` (a, c) and
+    ``log_ratio_cap`` (v_max) define the reported critic T = link(a·min(v, v_max) + c) of the
+    two-stage fit (1, 0 and None when trained directly; KL is always trained directly).
+    ``base`` says whether the critic started from the Gaussian-copula log-ratio.
     ``valid`` is False when the estimate leaves the range I_φ allows (``range_low``,
     ``range_high``) or is not finite; ``problem`` then says why. ``warnings`` lists one-line
     reasons to suspect bias. ``ci_covers`` says what the interval accounts for.
@@ -34,7 +34,6 @@ class PhiMIResult:
     training: str
     link_scale: float
     link_shift: float
-    log_ratio_floor: float | None
     log_ratio_cap: float | None
     n_train: int
     n_val: int

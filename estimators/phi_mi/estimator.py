@@ -75,7 +75,9 @@ def _build_critic(
     )
     critic: torch.nn.Module = net
     if cfg.base:
-        critic = ResidualCritic(GaussianLogRatio(x_tr, y_tr), net).to(cfg.dtype)
+        # NWJ and plain KL: φ*(s) = e^{s−1}, so the optimal critic is 1 + log r
+        offset = 1.0 if cfg.train_bound in ("plain", "nwj") else 0.0
+        critic = ResidualCritic(GaussianLogRatio(x_tr, y_tr), net, offset).to(cfg.dtype)
     return critic.to(cfg.device)
 
 
@@ -283,7 +285,6 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
             training="log_ratio" if cfg.two_stage else "direct",
             link_scale=1.0 if calib is None else calib.scale,
             link_shift=0.0 if calib is None else calib.shift,
-            log_ratio_floor=None if calib is None else calib.floor,
             log_ratio_cap=None if calib is None else calib.cap,
             n_train=n_train,
             n_val=n_val,
@@ -330,7 +331,7 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         if not cfg.two_stage:
             return kept, outcome.history, None
         calib = calibrate(kept, val[0], val[1], cfg)
-        kept = AffineCritic(kept, calib.scale, calib.shift, calib.floor, calib.cap).eval()
+        kept = AffineCritic(kept, calib.scale, calib.shift, calib.cap).eval()
         return kept, outcome.history, calib
 
     def _mapped(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], ...]:
