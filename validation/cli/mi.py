@@ -68,32 +68,15 @@ def mi_cmd(
         max_seconds=max_seconds,
     ).fit(pairs.x, pairs.y)
     res = est.result_
-    if res.valid:
-        echo(
-            f"I_{res.divergence}(X;Y) = {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]"
-            f"  n_test={res.n_test}"
-        )
-    else:
-        echo(f"I_{res.divergence}(X;Y): no estimate reported: {res.problem}")
-    for line in res.warnings:
-        typer.echo(f"warning: {line}", err=True)
+    _report(res)
     if json_out is not None:
         from validation.atomic import write_json
 
         keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
         record: dict[str, Any] = {k: _finite_or_none(getattr(res, k)) for k in keys}
+        record.update(_run_facts(res))
         record.update(
-            valid=res.valid,
-            problem=res.problem,
-            range=[res.range_low, _finite_or_none(res.range_high)],
-            warnings=list(res.warnings),
-            ci_covers=res.ci_covers,
-            budget_stopped=res.budget_stopped,
-            stopped_early=res.stopped_early,
-            base=res.base,
             columns={"x_dims": x_dims, "x_cols": x_cols, "y_cols": y_cols},
-            argv=list(STATE.get("argv") or sys.argv),
-            version=_package_version(),
             threads=threads,
             max_seconds=max_seconds,
             seconds=res.seconds,
@@ -110,6 +93,35 @@ def mi_cmd(
         echo(f"wrote {json_out}")
     if not res.valid and not (math.isfinite(res.estimate) and res.estimate < res.range_low):
         raise typer.Exit(code=1)  # below 0 is an outcome; non-finite or too large is a failure
+
+
+def _report(res: Any) -> None:
+    """The estimate line (only for an estimate in the allowed range) and one line a warning."""
+    if res.valid:
+        echo(
+            f"I_{res.divergence}(X;Y) = {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]"
+            f"  n_test={res.n_test}"
+        )
+    else:
+        echo(f"I_{res.divergence}(X;Y): no estimate reported: {res.problem}")
+    for line in res.warnings:
+        typer.echo(f"warning: {line}", err=True)
+
+
+def _run_facts(res: Any) -> dict[str, Any]:
+    """Validity, warnings, what the interval covers, how training ended, provenance."""
+    return {
+        "valid": res.valid,
+        "problem": res.problem,
+        "range": [res.range_low, _finite_or_none(res.range_high)],
+        "warnings": list(res.warnings),
+        "ci_covers": res.ci_covers,
+        "budget_stopped": res.budget_stopped,
+        "stopped_early": res.stopped_early,
+        "base": res.base,
+        "argv": list(STATE.get("argv") or sys.argv),
+        "version": _package_version(),
+    }
 
 
 def _finite_or_none(value: Any) -> Any:
