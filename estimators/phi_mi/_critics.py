@@ -69,11 +69,11 @@ class GaussianLogRatio(torch.nn.Module):
 
 
 class ResidualCritic(torch.nn.Module):
-    """S = base(x, y) + γ·net(x, y) + β with γ = 0, β = ``offset`` at the start.
+    """S = base(x, y) + γ·net(x, y) + β, with γ = 1 and β = ``offset`` at the start.
 
-    The gate γ makes step 0 the closed-form critic (plus ``offset``: 1 for the NWJ/plain KL
-    bound, whose optimal critic is 1 + log r), so early stopping on the validation split keeps
-    it unless the learned residual improves the validation bound.
+    ``offset`` is 1 for the NWJ/plain KL bound (optimal critic 1 + log r), else 0.
+    :meth:`closed_form` switches the residual off (γ = 0, β = ``offset``): the closed-form
+    critic alone, the other candidate the fit chooses from on the validation split.
     """
 
     def __init__(self, base: torch.nn.Module, net: torch.nn.Module, offset: float = 0.0) -> None:
@@ -81,8 +81,15 @@ class ResidualCritic(torch.nn.Module):
         self.base = base
         self.net = net
         dtype = next(net.parameters()).dtype
-        self.gate = torch.nn.Parameter(torch.zeros((), dtype=dtype))
+        self.gate = torch.nn.Parameter(torch.ones((), dtype=dtype))
         self.offset = torch.nn.Parameter(torch.tensor(offset, dtype=dtype))
+        self.start_offset = offset
+
+    def closed_form(self) -> None:
+        """Set γ = 0 and β = ``offset``: the critic becomes the closed-form base (in place)."""
+        with torch.no_grad():
+            self.gate.zero_()
+            self.offset.fill_(self.start_offset)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores of shape (K, M)."""

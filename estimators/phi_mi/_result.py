@@ -15,7 +15,8 @@ class PhiMIResult:
     ``training`` is ``log_ratio`` or ``direct``; ``link_scale``, ``link_shift`` (a, c) and
     ``log_ratio_cap`` (v_max) define the reported critic T = link(a·min(v, v_max) + c) of the
     two-stage fit (1, 0 and None when trained directly; KL is always trained directly).
-    ``base`` says whether the critic started from the Gaussian-copula log-ratio.
+    ``base`` says whether the critic started from the Gaussian-copula log-ratio,
+    ``closed_form`` whether that closed form alone was kept (better on validation).
     ``valid`` is False when the estimate leaves the range I_φ allows (``range_low``,
     ``range_high``) or is not finite; ``problem`` then says why. ``warnings`` lists one-line
     reasons to suspect bias. ``ci_covers`` says what the interval accounts for.
@@ -31,6 +32,7 @@ class PhiMIResult:
     bound: str
     critic: str
     base: bool
+    closed_form: bool
     training: str
     link_scale: float
     link_shift: float

@@ -39,6 +39,7 @@ _MIN_AUTO_STEPS, _MAX_AUTO_STEPS = 600, 3000
 _FITTED = (
     "estimate_", "ci_", "history_", "critic_", "n_train_", "n_val_", "n_test_", "seconds_",
     "result_", "steps_", "batch_size_", "test_rows_", "config_", "warnings_", "valid_",
+    "closed_form_",
 )  # fmt: skip
 _CI_COVERS = (
     "sampling variability of the held-out test split for the fitted critic (batch means); "
@@ -81,6 +82,28 @@ def _build_critic(
     return critic.to(cfg.device)
 
 
+def _prefer_closed_form(
+    critic: torch.nn.Module,
+    val: tuple[NDArray[np.float64], NDArray[np.float64]],
+    cfg: FitConfig,
+    best_trained: float,
+) -> bool:
+    """Switch a residual critic to its closed-form base when that is better on validation.
+
+    Both candidates are critics, so either one's held-out value is a valid bound; the choice
+    uses the validation split only (the training criterion, float64).
+    """
+    if not isinstance(critic, ResidualCritic):
+        return False
+    saved = {k: v.clone() for k, v in critic.state_dict().items()}
+    critic.closed_form()
+    base_val = evaluate(critic, val[0], val[1], cfg.train_bound, cfg.train_div, cfg.eval_block)
+    if base_val > best_trained:
+        return True
+    critic.load_state_dict(saved)
+    return False
+
+
 class PhiMI(BaseEstimator):  # type: ignore[misc]
     r"""Estimate I_φ(X;Y) = D_φ(P_XY‖P_X⊗P_Y) with a trained critic and a held-out bound.
 
@@ -109,8 +132,9 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
     critic : str
         ``separable`` (g(x)ᵀh(y), default) or ``concat`` (an MLP on [x, y]).
     base : str
-        ``copula`` (default): where the critic is a log-ratio, start from the closed-form
-        Gaussian log-ratio of the mapped data and learn a gated residual. ``none``: network only.
+        ``copula`` (default): where the critic is a log-ratio, the closed-form Gaussian
+        log-ratio of the mapped data plus a learned residual, or that closed form alone if it
+        is better on validation. ``none``: network only.
     hidden, layers, embed : int
         Critic width, hidden layers, embedding size (separable only).
     activation : str
@@ -148,6 +172,8 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
     ci_ : tuple of float
     valid_ : bool
         False when the estimate leaves the allowed range (see ``result_.problem``).
+    closed_form_ : bool
+        Whether the closed-form Gaussian critic alone beat the trained one on validation.
     warnings_ : tuple of str
     history_ : FitHistory
     critic_ : torch.nn.Module
@@ -282,6 +308,7 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
             bound=cfg.bound,
             critic=cfg.critic,
             base=cfg.base,
+            closed_form=self.closed_form_,
             training="log_ratio" if cfg.two_stage else "direct",
             link_scale=1.0 if calib is None else calib.scale,
             link_shift=0.0 if calib is None else calib.shift,
@@ -328,6 +355,7 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         critic.load_state_dict(outcome.best_state)
         kept: torch.nn.Module = critic.to("cpu", torch.float64).eval()
         self.steps_ = outcome.steps
+        self.closed_form_ = _prefer_closed_form(kept, val, cfg, float(outcome.history.val.max()))
         if not cfg.two_stage:
             return kept, outcome.history, None
         calib = calibrate(kept, val[0], val[1], cfg)
