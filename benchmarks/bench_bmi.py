@@ -116,7 +116,7 @@ def _core_rhos(kind: str | None, kl: float) -> list[float] | None:
     if kind == "one":
         return [ONE_RHO]
     if kind == "pair":
-        return [math.sqrt(-math.expm1(-kl / 2.0))] * 2
+        return [math.sqrt(-math.expm1(-kl))] * 2  # I = 2 · (−½ log(1 − ρ²))
     return None
 
 
