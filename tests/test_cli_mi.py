@@ -140,3 +140,82 @@ def test_unknown_option_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     rc = main(["mi", str(tmp_path / "d.npz"), "--no-such-option"])
     capsys.readouterr()
     assert rc == 2
+
+
+def test_run_control_options_and_json_provenance(
+    tmp_path: Path, pairs: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    data = tmp_path / "d.npz"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    out_json = tmp_path / "mi.json"
+    threads = torch.get_num_threads()
+    try:
+        args = ["--threads", "1", "--no-progress", "--max-seconds", "0.001"]
+        rc, out, err = _run([str(data), *args, "--json", str(out_json)], capsys)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0, err
+    assert LINE.search(out) is not None
+    assert "I_kl (tight): step" not in err  # --no-progress
+    assert "warning: max_seconds ended training: the best critic so far was used" in err
+    record = json.loads(out_json.read_text())
+    assert record["budget_stopped"] is True and record["max_seconds"] == 0.001
+    assert record["threads"] == 1 and record["valid"] is True and record["problem"] is None
+    assert "max_seconds ended training: the best critic so far was used" in record["warnings"]
+    assert record["argv"][:2] == ["cldro", "mi"] and "--max-seconds" in record["argv"]
+    assert record["columns"] == {"x_dims": None, "x_cols": None, "y_cols": None}
+    assert isinstance(record["version"], str) and record["version"]
+    assert "not the critic's optimisation error" in record["ci_covers"]
+
+
+def test_progress_is_plain_lines_on_a_non_terminal(
+    tmp_path: Path, pairs: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    rc, _, err = _run([str(data)], capsys)
+    assert rc == 0 and "\r" not in err
+    assert [line for line in err.splitlines() if " step " in line][-1].startswith(
+        "I_kl (tight): step 20/20 val "
+    )
+
+
+def test_reverse_kl_is_refused(
+    tmp_path: Path, pairs: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    rc, out, err = _run([str(data), "--divergence", "reverse_kl"], capsys)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: divergence: expected a divergence PhiMI can estimate")
+
+
+def test_an_estimate_out_of_range_is_not_reported(
+    tmp_path: Path,
+    pairs: tuple[np.ndarray, np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    import estimators.phi_mi.estimator as module
+
+    real = module.held_out
+
+    def broken(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(real(*args, **kwargs), estimate=float("nan"))
+
+    monkeypatch.setattr(module, "held_out", broken)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    out_json = tmp_path / "mi.json"
+    rc, out, _ = _run([str(data), "--json", str(out_json)], capsys)
+    assert rc == 1
+    assert LINE.search(out) is None
+    assert "I_kl(X;Y): no estimate reported: the estimate is not finite" in out
+    record = json.loads(out_json.read_text())
+    assert record["valid"] is False and record["estimate"] is None
+    assert "not finite" in record["problem"]

@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 success; 1 a check failed (``cldro validate``); 2 bad input or options (one
     line on stderr naming the option or file; ``--debug`` adds the traceback); 130 interrupted.
     """
-    args, debug = _split_debug(list(sys.argv[1:] if argv is None else argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    STATE["argv"] = ["cldro", *raw]  # recorded by commands that write JSON
+    args, debug = _split_debug(raw)
     STATE["debug"] = debug
     try:
         rc = app(args=args, standalone_mode=False)

@@ -7,7 +7,7 @@ Output files are checked before any work and written atomically (:mod:`validatio
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-STATE = {"debug": False}
+STATE: dict[str, Any] = {"debug": False}
 
 
 def echo(text: str = "") -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from validation.cli.app import app, echo
+from validation.cli.app import STATE, app, echo, version
 from validation.cli.outputs import commit, preflight
 
 
@@ -36,12 +38,26 @@ def mi_cmd(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N].")] = "auto",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for torch (default: torch's choice).")
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No progress display on stderr.")
+    ] = False,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Training time budget; the best critic so far is used."),
+    ] = None,
 ) -> None:
     """Generalized (φ-divergence) mutual information of paired data, with a confidence interval."""
     preflight({"--json": json_out})  # before importing torch or reading data
     from estimators.io import load_pairs
     from estimators.phi_mi import PhiMI
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     pairs = load_pairs(data, data_y, x_dims=x_dims, x_cols=x_cols, y_cols=y_cols)
     est = PhiMI(
         divergence=divergence,
@@ -50,19 +66,21 @@ def mi_cmd(
         steps=steps,
         seed=seed,
         device=device,
-        progress=True,
+        progress=not no_progress,
+        max_seconds=max_seconds,
     ).fit(pairs.x, pairs.y)
     res = est.result_
-    echo(
-        f"I_{res.divergence}(X;Y) = {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]"
-        f"  n_test={res.n_test}"
-    )
+    _report(res)
     if json_out is not None:
         from validation.atomic import json_text
 
         keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
-        record: dict[str, Any] = {k: getattr(res, k) for k in keys}
+        record: dict[str, Any] = {k: _finite_or_none(getattr(res, k)) for k in keys}
+        record.update(_run_facts(res))
         record.update(
+            columns={"x_dims": x_dims, "x_cols": x_cols, "y_cols": y_cols},
+            threads=threads,
+            max_seconds=max_seconds,
             seconds=res.seconds,
             seed=res.seed,
             ci_level=res.ci_level,
@@ -74,5 +92,40 @@ def mi_cmd(
             source=pairs.source,
         )
         commit({"--json": (json_out, json_text(record).encode())})
+    if not res.valid and not (math.isfinite(res.estimate) and res.estimate < res.range_low):
+        raise typer.Exit(code=1)  # below 0 is an outcome; non-finite or too large is a failure
 
+
+def _report(res: Any) -> None:
+    """The estimate line (only for an estimate in the allowed range) and one line a warning."""
+    if res.valid:
+        echo(
+            f"I_{res.divergence}(X;Y) = {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]"
+            f"  n_test={res.n_test}"
+        )
+    else:
+        echo(f"I_{res.divergence}(X;Y): no estimate reported: {res.problem}")
+    for line in res.warnings:
+        typer.echo(f"warning: {line}", err=True)
+
+
+def _run_facts(res: Any) -> dict[str, Any]:
+    """Validity, warnings, what the interval covers, how training ended, provenance."""
+    return {
+        "valid": res.valid,
+        "problem": res.problem,
+        "range": [res.range_low, _finite_or_none(res.range_high)],
+        "warnings": list(res.warnings),
+        "ci_covers": res.ci_covers,
+        "budget_stopped": res.budget_stopped,
+        "stopped_early": res.stopped_early,
+        "base": res.base,
+        "argv": list(STATE.get("argv") or sys.argv),
+        "version": version(),
+    }
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN/inf: a non-finite float becomes null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
