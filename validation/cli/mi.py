@@ -74,5 +74,3 @@ def mi_cmd(
             source=pairs.source,
         )
         commit({"--json": (json_out, json_text(record).encode())})
-
-
