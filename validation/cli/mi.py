@@ -74,3 +74,5 @@ def mi_cmd(
             source=pairs.source,
         )
         commit({"--json": (json_out, json_text(record).encode())})
+
+

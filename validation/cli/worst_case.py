@@ -49,7 +49,9 @@ def primal_plan(method: str, n: int, radius: float) -> str | None:
             raise InputError(f"radius: the cvxpy primal is {reason}; use --method dual")
         return reason
     if method == "auto" and not primal_solver.primal_affordable(n):
-        return f"skipped for n = {n} > {primal_solver.PRIMAL_MAX_N} (slow); --method both forces it"
+        return (
+            f"skipped for n = {n} > {primal_solver.PRIMAL_MAX_N} (slow); --method both forces it"
+        )
     return None
 
 
