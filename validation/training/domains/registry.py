@@ -17,13 +17,16 @@ from validation.training.domain import TrainingDomain, image_domain
 if TYPE_CHECKING:
     from validation.training.config import TrainConfig
 
-__all__ = ["DOMAIN_ENCODERS", "EVAL_TASK_SEED", "make_domain"]
+__all__ = ["DOMAIN_ENCODERS", "EVAL_TASK_SEED", "MIN_FOLDS", "make_domain"]
 
 #: non-image data set → its encoders (the first is the default)
 DOMAIN_ENCODERS = MappingProxyType({"wordnet": ("small", "minilm"), "molecules": ("gin",)})
 #: seed of the WordNet held-out split: the same evaluation tasks for every training seed, so
 #: that runs of different seeds are paired on one test set
 EVAL_TASK_SEED = 0
+#: fewest cross-validation folds: GraphCL's 10, fewer only when a class has fewer members
+#: (the committed 18-molecule fixture), never under 2
+MIN_FOLDS = 2
 
 
 def _sentences(cfg: TrainConfig, device: torch.device) -> TrainingDomain:
@@ -35,10 +38,13 @@ def _sentences(cfg: TrainConfig, device: torch.device) -> TrainingDomain:
 
 
 def _molecules(cfg: TrainConfig, device: torch.device) -> TrainingDomain:
-    from validation.training.domains.gin import MoleculeDomain
+    from validation.training.domains.gin import CV_FOLDS, MoleculeDomain
     from validation.training.domains.molecules import MoleculeSet, load_molecules
 
-    return MoleculeDomain(MoleculeSet(load_molecules(cfg.data)), seed=cfg.seed, device=device)
+    mols = MoleculeSet(load_molecules(cfg.data))
+    smallest = int(torch.bincount(mols.labels).min())
+    folds = max(MIN_FOLDS, min(CV_FOLDS, smallest))
+    return MoleculeDomain(mols, cv_folds=folds, seed=cfg.seed, device=device)
 
 
 def make_domain(cfg: TrainConfig, device: torch.device) -> TrainingDomain:
@@ -46,7 +52,9 @@ def make_domain(cfg: TrainConfig, device: torch.device) -> TrainingDomain:
 
     ``wordnet``: :class:`~.sentences.SentenceDomain` (``subset`` caps the training sentences;
     the held-out tasks use :data:`EVAL_TASK_SEED`); ``molecules``:
-    :class:`~.gin.MoleculeDomain` on every molecule; anything else: the image domain.
+    :class:`~.gin.MoleculeDomain` on every molecule, 10-fold CV (as many folds as the
+    smallest class has members when that is fewer, at least :data:`MIN_FOLDS`); anything
+    else: the image domain.
 
     Raises
     ------
