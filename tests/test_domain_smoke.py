@@ -21,6 +21,7 @@ from validation.training.domains.gin import MoleculeDomain
 from validation.training.domains.molecules import INSTALL_MOLECULES, MoleculeSet, load_molecules
 from validation.training.domains.sentences import SentenceDomain
 from validation.training.domains.wordnet import INSTALL_WORDNET, load_wordnet, make_tasks
+from validation.training.loop import projections
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: a few steps: enough for Adam to move a freshly initialised encoder on a tiny set
@@ -34,9 +35,7 @@ def _two_view_loss(
     domain: TrainingDomain, model: torch.nn.Module, index: torch.Tensor, gen: torch.Generator
 ) -> torch.Tensor:
     """NT-Xent of the two views ``cat(v1, v2)`` the domain makes of ``index``."""
-    views = domain.views(index, slice(None), gen)
-    pair = isinstance(views, tuple)
-    z = torch.cat([model(v)[1] for v in views]) if pair else model(views)[1]
+    z = projections(model, domain.views(index, slice(None), gen))
     b = z.shape[0] // 2
     return nt_xent(z[:b], z[b:], TAU)
 

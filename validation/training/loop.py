@@ -73,6 +73,7 @@ __all__ = [
     "batch_loss",
     "cross_index",
     "image_domain",
+    "projections",
     "train",
     "true_negative_mask",
 ]
@@ -300,7 +301,7 @@ def _start(run: _Run) -> RunState:
     return RunState(epoch=0, knn=[metrics["knn_top1"]], metrics=[metrics])
 
 
-def _projections(net: nn.Module, views: Any) -> torch.Tensor:
+def projections(net: nn.Module, views: Any) -> torch.Tensor:
     """Projections z of ``cat(view 1, view 2)`` (one forward pass), or of a pair of views
     (one pass per view, concatenated: BatchNorm statistics per view)."""
     if isinstance(views, tuple):
@@ -318,7 +319,7 @@ def _train_step(run: _Run, st: RunState, epoch: int, it: int, perm: torch.Tensor
     for group in run.opt.param_groups:
         group["lr"] = lr
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.autocast):
-        z = _projections(run.net, views)
+        z = projections(run.net, views)
     labels = None
     cross = run.domain.layout == "cross"
     if run.domain.train_labels is not None and cfg.negatives == "unbiased":
