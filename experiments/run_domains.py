@@ -261,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     domains = list(DOMAINS) if args.domain == "all" else [args.domain]
     if not args.summarize:
-        if "wordnet" in domains and not (args.out / "baselines.json").is_file():
-            baselines(args.out)
         for run in [r for d in domains for r in plan(d, args.seeds)]:
             target = args.out / "runs" / f"{run.name}.json"
             if target.is_file():
@@ -276,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.perf_counter() - t0:.0f} s\n"
             )
             summarize(args.out)
+        if "wordnet" in domains and not (args.out / "baselines.json").is_file():
+            baselines(args.out)
     summarize(args.out)
     return 0
 

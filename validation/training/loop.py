@@ -56,7 +56,7 @@ from validation.training.config import (
     TrainConfig,
     TrainResult,
 )
-from validation.training.domain import TrainingDomain, image_domain
+from validation.training.domain import LAYOUTS, TrainingDomain, image_domain
 from validation.training.domains.registry import make_domain
 from validation.training.encoders import count_parameters
 from validation.training.monitor import epoch_radius, radius_stats
@@ -192,7 +192,7 @@ def _layout(dom: TrainingDomain, b: int, device: torch.device) -> tuple[AnchorIn
     if dom.layout == "cross":
         return cross_index(b, device), world * b
     if dom.layout != "nt_xent":
-        raise InputError(f"layout: expected nt_xent or cross, found {dom.layout!r}")
+        raise InputError(f"layout: expected one of {', '.join(LAYOUTS)}, found {dom.layout!r}")
     return ddp.local_nt_xent_index(b, device=device), 2 * world * b
 
 
