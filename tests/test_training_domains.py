@@ -78,6 +78,7 @@ def test_domains_satisfy_the_one_interface() -> None:
         dom = make_domain(cfg, CPU)
         assert isinstance(dom, TrainingDomain) and dom.layout == "cross"
         assert dom.name == cfg.dataset and dom.train_size > cfg.batch_size
+    assert make_domain(replace(WORDS, subset=10), CPU).train_size == 10  # --subset caps
 
 
 def test_unbiased_negatives_need_labels() -> None:
