@@ -54,13 +54,13 @@ def _smoke(
     model = domain.encoder
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
-    probe = torch.arange(min(batch, domain.num_train))
+    probe = torch.arange(min(batch, domain.train_size))
     before = _loss_on(domain, model, probe, seed=123)
     start = {name: p.detach().clone() for name, p in model.named_parameters()}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         for _ in range(steps):
-            index = torch.randperm(domain.num_train, generator=gen)[:batch]
+            index = torch.randperm(domain.train_size, generator=gen)[:batch]
             loss = _two_view_loss(domain, model, index, gen)
             opt.zero_grad()
             loss.backward()

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -25,8 +26,14 @@ from validation.training.loop import TrainConfig, batch_loss, cross_index, train
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CPU = torch.device("cpu")
-#: a fixture run: 2 epochs of 2 steps (18 molecules / 39 sentences, batch 8)
-FIX = {"epochs": 2, "batch_size": 8, "device": "cpu", "threads": 1, "radius_anchors": 4}
+#: a fixture run: 2 epochs at batch 8 (18 molecules: 2 steps; the fixture's training sentences)
+FIX: dict[str, Any] = {
+    "epochs": 2,
+    "batch_size": 8,
+    "device": "cpu",
+    "threads": 1,
+    "radius_anchors": 4,
+}
 MOLS = TrainConfig(dataset="molecules", encoder="gin", data=str(FIXTURES / "molecules"), **FIX)
 WORDS = TrainConfig(dataset="wordnet", encoder="small", data=str(FIXTURES / "wordnet"), **FIX)
 
