@@ -19,29 +19,29 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 from estimators.losses import nt_xent
-from validation.training.domains.base import Domain
+from validation.training.domain import TrainingDomain
 from validation.training.domains.gin import MoleculeDomain
 from validation.training.domains.molecules import MoleculeSet, load_molecules
 from validation.training.domains.sentences import SentenceDomain
 from validation.training.domains.text import minilm_available
 from validation.training.domains.wordnet import load_wordnet, make_tasks
+from validation.training.loop import projections
 
 #: τ of the timing runs (the time does not depend on it)
 TAU = 0.1
-CPU = torch.device("cpu")
 
 
-def _step_time(domain: Domain, batch: int, steps: int) -> float:
+def _step_time(domain: TrainingDomain, batch: int, steps: int) -> float:
     """Median wall time (s) of one training step, after one warm-up step."""
-    model = domain.build_encoder(seed=0)
+    model = domain.encoder
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     times = []
     for i in range(steps + 1):
         start = time.perf_counter()
-        index = torch.randperm(domain.num_train, generator=gen)[:batch]
-        a, b = domain.views(index, CPU, gen)
-        loss = nt_xent(model(a)[1], model(b)[1], TAU)
+        index = torch.randperm(domain.train_size, generator=gen)[:batch]
+        z = projections(model, domain.views(index, slice(None), gen))
+        loss = nt_xent(z[:batch], z[batch:], TAU)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -50,10 +50,9 @@ def _step_time(domain: Domain, batch: int, steps: int) -> float:
     return statistics.median(times)
 
 
-def _eval_time(domain: Domain) -> float:
-    model = domain.build_encoder(seed=0)
+def _eval_time(domain: TrainingDomain) -> float:
     start = time.perf_counter()
-    domain.evaluate(model, CPU)
+    domain.evaluate(domain.encoder)
     return time.perf_counter() - start
 
 
@@ -70,6 +69,7 @@ def main() -> None:
     tasks = make_tasks(load_wordnet(), seed=0)
     sentences = SentenceDomain(tasks, encoder="small")
     print(f"wordnet setup (parse, split, tokenize): {time.perf_counter() - start:.1f} s")
+    rows: list[tuple[str, TrainingDomain, int]]
     rows = [(f"wordnet small B={b}", sentences, b) for b in (64, 128)]
     if minilm_available() and not args.no_minilm:
         minilm = SentenceDomain(tasks, encoder="minilm")
@@ -80,8 +80,12 @@ def main() -> None:
     rows += [(f"molecules gin B={b}", molecules, b) for b in (128, 256)]
     for name, domain, batch in rows:
         print(f"{name:24s} {_step_time(domain, batch, args.steps):7.3f} s/step")
-    for name, domain in (("wordnet small", sentences), ("molecules gin", molecules)):
-        print(f"{name:24s} evaluation {_eval_time(domain):6.1f} s")
+    evaluated: tuple[tuple[str, TrainingDomain], ...] = (
+        ("wordnet small", sentences),
+        ("molecules gin", molecules),
+    )
+    for name, dom in evaluated:
+        print(f"{name:24s} evaluation {_eval_time(dom):6.1f} s")
 
 
 if __name__ == "__main__":

@@ -19,21 +19,24 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.mark.gpu
 def test_views_and_encoders_on_cuda_match_the_cpu() -> None:
     cuda = torch.device("cuda")
-    mol = MoleculeDomain(MoleculeSet(load_molecules(FIXTURES / "molecules")), cv_folds=3)
-    sent = SentenceDomain(make_tasks(load_wordnet(FIXTURES / "wordnet"), seed=0, held_out=0.5))
-    for dom in (mol, sent):
+    mols = MoleculeSet(load_molecules(FIXTURES / "molecules"))
+    tasks = make_tasks(load_wordnet(FIXTURES / "wordnet"), seed=0, held_out=0.5)
+    pairs = [
+        (MoleculeDomain(mols, cv_folds=3, device=d), SentenceDomain(tasks, device=d))
+        for d in (cuda, torch.device("cpu"))
+    ]
+    for on_gpu_dom, on_cpu_dom in zip(*pairs, strict=True):
         index = torch.arange(6)
-        on_gpu = dom.views(index, cuda, torch.Generator().manual_seed(0))
-        on_cpu = dom.views(index, torch.device("cpu"), torch.Generator().manual_seed(0))
-        model = dom.build_encoder(0).to(cuda).eval()
-        ref = dom.build_encoder(0).eval()
+        on_gpu = on_gpu_dom.views(index, slice(None), torch.Generator().manual_seed(0))
+        on_cpu = on_cpu_dom.views(index, slice(None), torch.Generator().manual_seed(0))
+        model, ref = on_gpu_dom.encoder.eval(), on_cpu_dom.encoder.eval()
         with torch.no_grad():
-            # same seed → same views; the encoders agree up to float32 kernel differences
-            for g, c in zip(on_gpu, on_cpu, strict=True):
-                torch.testing.assert_close(model(g)[0].cpu(), ref(c)[0], rtol=1e-4, atol=1e-4)
+            # same seed → same views and weights; the encoders agree up to float32 kernels
+            torch.testing.assert_close(model(on_gpu)[0].cpu(), ref(on_cpu)[0], rtol=1e-4, atol=1e-4)
         model.train()
-        loss = nt_xent(model(on_gpu[0])[1], model(on_gpu[1])[1], 0.2)
+        z = model(on_gpu)[1]
+        loss = nt_xent(z[:6], z[6:], 0.2)
         loss.backward()
         assert torch.isfinite(loss)
-        metrics = dom.evaluate(model, cuda)
+        metrics = on_gpu_dom.evaluate(model)
         assert all(0.0 <= v <= 100.0 for v in metrics.values())

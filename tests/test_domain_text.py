@@ -66,8 +66,10 @@ def test_sentence_domain_views_are_the_same_batch_and_encoder_is_seeded() -> Non
     tasks = make_tasks(load_wordnet(FIXTURE), seed=0, held_out=0.5)
     dom = SentenceDomain(tasks, encoder="small")
     assert dom.num_train == len(tasks.train_sentences)
-    v1, v2 = dom.views(torch.tensor([0, 2]), torch.device("cpu"), torch.Generator())
-    assert isinstance(v1, TokenBatch) and v1 is v2
+    both = dom.views(torch.tensor([5, 0, 2]), slice(1, 3), torch.Generator())
+    assert isinstance(both, TokenBatch) and both.ids.shape[0] == 4  # items 0 and 2, twice
+    assert torch.equal(both.ids[:2], both.ids[2:]) and torch.equal(both.mask[:2], both.mask[2:])
+    assert torch.equal(both.ids[:2], dom.tokens[torch.tensor([0, 2])].ids)
     p1 = torch.cat([p.flatten() for p in dom.build_encoder(1).parameters()])
     p2 = torch.cat([p.flatten() for p in dom.build_encoder(1).parameters()])
     p3 = torch.cat([p.flatten() for p in dom.build_encoder(2).parameters()])

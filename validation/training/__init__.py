@@ -1,7 +1,9 @@
 """Contrastive training of real encoders (SimCLR-style), CPU by default, CUDA when present.
 
 Modules: :mod:`~validation.training.config` (``TrainConfig``, ``TrainResult``),
-:mod:`~validation.training.domain` (what the loop needs from a data domain; images),
+:mod:`~validation.training.domain` (the one domain interface of the loop; images),
+:mod:`~validation.training.domains` (WordNet sentences and molecular graphs; the domain of a
+configuration: :mod:`~validation.training.domains.registry`),
 :mod:`~validation.training.loop` (``train``: the loop in named steps),
 :mod:`~validation.training.monitor` (the implied radius η(τ)),
 :mod:`~validation.training.checkpoint` (resume), :mod:`~validation.training.data` (CIFAR-10

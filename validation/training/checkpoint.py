@@ -26,6 +26,7 @@ class RunState:
     seconds: float = 0.0
     radius_seconds: float = 0.0
     times: list[EpochTime] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
 
 
 def save_checkpoint(
@@ -47,6 +48,7 @@ def save_checkpoint(
         "losses": st.losses,
         "log": [asdict(b) for b in st.log],
         "times": [asdict(t) for t in st.times],
+        "metrics": st.metrics,
         "seconds": st.seconds,
         "radius_seconds": st.radius_seconds,
     }
@@ -94,4 +96,5 @@ def load_checkpoint(
         seconds=float(blob["seconds"]),
         radius_seconds=float(blob["radius_seconds"]),
         times=[EpochTime(**t) for t in blob.get("times", [])],
+        metrics=[dict(m) for m in blob.get("metrics", [])],
     )

@@ -10,13 +10,17 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from dro_theory.errors import InputError
+from estimators.losses.adnce_loss import POSITIVE_MODES
 from validation.training.data import DATASETS
+from validation.training.domains.registry import DOMAIN_ENCODERS
 from validation.training.encoders import ENCODERS
 
 __all__ = [
+    "ALL_DATASETS",
     "LOSSES",
     "NEGATIVES",
     "RUNTIME_FIELDS",
+    "SEED_LIMIT",
     "BatchLog",
     "EpochRadius",
     "EpochTime",
@@ -28,6 +32,10 @@ __all__ = [
 LOSSES = ("infonce", "adnce", "dcl", "hcl")
 #: negative-sampling settings
 NEGATIVES = ("all", "unbiased")
+#: every data set: the image ones, then the sentence and graph domains
+ALL_DATASETS = (*DATASETS, *DOMAIN_ENCODERS)
+#: seeds must fit torch's generator seed (a signed 64-bit integer) and be >= 0
+SEED_LIMIT = 2**63
 #: fields that may differ between an interrupted run and its resumption (they change where
 #: things go or how often the loop reports, not the numbers it computes)
 RUNTIME_FIELDS = frozenset(
@@ -45,21 +53,44 @@ RUNTIME_FIELDS = frozenset(
 )
 
 
+def _check_number(name: str, value: object, low: float, *, strict: bool = False) -> None:
+    """InputError unless ``value`` is a finite real number >= ``low`` (> when ``strict``)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (strict and value == low):  # type: ignore[operator]
+        bound = "" if low == -math.inf else f" {'>' if strict else '>='} {low:g}"
+        raise InputError(f"{name}: expected a finite number{bound}, found {value!r}")
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
+    """InputError unless ``value`` is an integer in [low, high)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if not ok or (high is not None and value >= high):  # type: ignore[operator]
+        upper = "" if high is None else f" and < 2^{high.bit_length() - 1}"
+        raise InputError(f"{name}: expected an integer >= {low}{upper}, found {value!r}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (the ``cldro train`` options, same names).
 
     Parameters
     ----------
-    dataset : {"cifar10", "digits", "fashion-mnist"}
+    dataset : {"cifar10", "digits", "fashion-mnist", "wordnet", "molecules"}
     data : str, optional
-        CIFAR npz path / Fashion-MNIST folder (defaults in :mod:`validation.training.data`).
-    encoder : {"cnn-small", "resnet18", "mlp"}
+        CIFAR npz path / Fashion-MNIST folder / WordNet dict folder / solubility SDF folder
+        (defaults in :mod:`validation.training.data` and :mod:`validation.training.domains`).
+    encoder : str
+        Images: {"cnn-small", "resnet18", "mlp"}; wordnet: {"small", "minilm"}; molecules:
+        {"gin"}.
     loss : {"infonce", "adnce", "dcl", "hcl"}
     temperature : float
         τ of the loss.
     mu, sigma : float
         ADNCE Gaussian centre and width (on the raw cosine similarity).
+    adnce_positive : {"unweighted", "weighted", "none"}
+        ADNCE's positive: unweighted (the authors' image code), weighted (their sentence
+        code: the positive reweighted too, weights normalised over the whole row), none (the
+        population form of their graph code). See :func:`estimators.losses.adnce`.
     tau_plus, beta : float
         DCL/HCL class prior τ⁺ and HCL hardness β.
     negatives : {"all", "unbiased"}
@@ -69,9 +100,11 @@ class TrainConfig:
     lr, weight_decay, warmup_epochs : float
         AdamW learning rate and decoupled weight decay; linear warm-up length, then cosine.
     subset, test_subset : int, optional
-        Stratified subset sizes (see :func:`validation.training.data.load_dataset`).
+        Stratified subset sizes (see :func:`validation.training.data.load_dataset`); for
+        wordnet ``subset`` caps the training sentences; neither for molecules.
     seed : int
-        Seeds the subset, the initialisation, the batch order and the augmentations.
+        In [0, 2⁶³): seeds the subset, the initialisation, the batch order and the
+        augmentations.
     device : str
         ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``.
     width : int
@@ -111,6 +144,7 @@ class TrainConfig:
     temperature: float = 0.5
     mu: float = 0.7
     sigma: float = 0.5
+    adnce_positive: str = "unweighted"
     tau_plus: float = 0.1
     beta: float = 1.0
     negatives: str = "all"
@@ -142,18 +176,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first invalid field."""
+        encoders = DOMAIN_ENCODERS.get(self.dataset, ENCODERS)
         for name, value, choices in (
-            ("dataset", self.dataset, DATASETS),
-            ("encoder", self.encoder, ENCODERS),
+            ("dataset", self.dataset, ALL_DATASETS),
+            ("encoder", self.encoder, encoders),
             ("loss", self.loss, LOSSES),
             ("negatives", self.negatives, NEGATIVES),
+            ("adnce_positive", self.adnce_positive, POSITIVE_MODES),
         ):
             if value not in choices:
                 raise InputError(f"{name}: expected one of {', '.join(choices)}, found {value!r}")
         for name in ("temperature", "sigma", "lr", "knn_temperature"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise InputError(f"{name}: expected a finite number > 0, found {value!r}")
+            _check_number(name, getattr(self, name), 0.0, strict=True)
+        for name in ("mu", "beta", "weight_decay", "warmup_epochs"):
+            _check_number(name, getattr(self, name), 0.0 if name != "mu" else -math.inf)
+        _check_number("tau_plus", self.tau_plus, 0.0)
+        if self.tau_plus >= 1:
+            raise InputError(f"tau_plus: expected a number in [0, 1), found {self.tau_plus!r}")
         for name in (
             "epochs",
             "batch_size",
@@ -163,21 +202,29 @@ class TrainConfig:
             "log_every",
             "checkpoint_every",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name}: expected an integer >= 1, found {value!r}")
-        if self.batch_size < 2:
-            raise InputError(f"batch_size: expected an integer >= 2, found {self.batch_size}")
-        if not 0 <= self.tau_plus < 1:
-            raise InputError(f"tau_plus: expected a number in [0, 1), found {self.tau_plus!r}")
-        if self.beta < 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
-            raise InputError("beta, weight_decay, warmup_epochs: expected numbers >= 0")
-        if self.radius_anchors < 0:
-            raise InputError(
-                f"radius_anchors: expected an integer >= 0, found {self.radius_anchors!r}"
-            )
+            _check_int(name, getattr(self, name), 1)
+        _check_int("batch_size", self.batch_size, 2)
+        _check_int("radius_anchors", self.radius_anchors, 0)
+        _check_int("seed", self.seed, 0, SEED_LIMIT)
+        for name in ("subset", "test_subset", "threads"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        self._check_domain_options()
         if self.resume and self.checkpoint is None:
             raise InputError("resume: expected a --checkpoint path to resume from, found none")
+
+    def _check_domain_options(self) -> None:
+        """The subset options the sentence and graph domains do not take."""
+        if self.dataset == "molecules" and self.subset is not None:
+            raise InputError(
+                f"subset: expected none for molecules (GraphCL trains on all of them), found "
+                f"{self.subset!r}"
+            )
+        if self.dataset in DOMAIN_ENCODERS and self.test_subset is not None:
+            raise InputError(
+                f"test_subset: expected none for {self.dataset} (fixed held-out tasks), found "
+                f"{self.test_subset!r}"
+            )
 
     def numeric_key(self) -> dict[str, Any]:
         """The fields that decide the numbers (all but :data:`RUNTIME_FIELDS`)."""
@@ -225,8 +272,8 @@ class TrainResult:
     Attributes
     ----------
     knn_top1 : tuple of float
-        kNN top-1 (%) on the test split; entry 0 is the untrained encoder, entry e after
-        epoch e.
+        kNN top-1 (%) on the domain's held-out split; entry 0 is the untrained encoder, entry
+        e after epoch e.
     loss_curve : tuple of float
         Mean training loss of each epoch.
     epoch_times : tuple of EpochTime
@@ -235,6 +282,10 @@ class TrainResult:
         Linear-probe test top-1 (%) after the last epoch (None if not run or not finished).
     epochs_done : int
         Epochs completed (less than ``config.epochs`` when stopped early).
+    metrics : tuple of dict
+        The domain's held-out metrics (%), entry 0 before training, entry e after epoch e
+        (images: ``knn_top1``; wordnet: ``recall_at_1``, ``recall_at_10``, ``knn_top1`` = topic
+        kNN; molecules: ``cv_accuracy``, ``cv_accuracy_std``, ``knn_top1``).
     """
 
     config: TrainConfig
@@ -252,6 +303,7 @@ class TrainResult:
     linear_probe_train_top1: float | None
     radius_seconds: float
     epoch_times: tuple[EpochTime, ...] = ()
+    metrics: tuple[dict[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``cldro train --json`` record); the batch log is columnar."""
@@ -272,6 +324,7 @@ class TrainResult:
             "loss_curve": list(self.loss_curve),
             "implied_radius": [asdict(r) for r in self.implied_radius],
             "epoch_seconds": [asdict(t) for t in self.epoch_times],
+            "metrics": [dict(m) for m in self.metrics],
             "linear_probe_top1": self.linear_probe_top1,
             "linear_probe_train_top1": self.linear_probe_train_top1,
             "seed": cfg["seed"],

@@ -2,12 +2,15 @@ r"""The SimCLR-style contrastive training loop, in named steps (CPU by default, 
 present, DDP under ``torchrun``), with a kNN monitor, a linear probe and the implied radius.
 
 One step (:func:`_train_step`): a global batch of B items (a seeded permutation per epoch, last
-partial batch dropped), two views each from the domain (:mod:`validation.training.domain`),
-encoder + projection head, L2-normalised projections z, the similarity matrix of the 2b local
-anchors against the 2B gathered keys (SimCLR layout: positive = the other view, 2B − 2
-negatives), the loss ``cfg.loss`` of :data:`estimators.losses.LOSS_REGISTRY`, AdamW with a linear
+partial batch dropped), two views each from the domain (:mod:`validation.training.domain`:
+images, WordNet sentences or molecules), encoder + projection head, L2-normalised projections
+z, the similarity matrix in the domain's layout (``nt_xent``: the 2b local anchors against the
+2B gathered keys, positive = the other view, 2B − 2 negatives; ``cross``: the b local view-1
+anchors against the B gathered view-2 keys, positive on the diagonal, B − 1 negatives), the
+loss ``cfg.loss`` of :data:`estimators.losses.LOSS_REGISTRY`, AdamW with a linear
 warm-up and a cosine decay of the learning rate. The loss stays on the device and is read back
-every ``log_every`` steps. End of epoch (:func:`_end_epoch`): kNN evaluation, train/eval
+every ``log_every`` steps. End of epoch (:func:`_end_epoch`): the domain's evaluation (kNN
+top-1 and the domain's own metrics), train/eval
 seconds, the caller's ``on_epoch`` callback with the result so far (it may stop the run), and a
 checkpoint every ``checkpoint_every`` epochs and after the last.
 
@@ -43,7 +46,6 @@ from dro_theory.errors import InputError
 from estimators.device import resolve_device
 from estimators.losses import AnchorIndex, LossParams, contrastive_loss, negative_mask
 from validation.training import distributed as ddp
-from validation.training.augment import augmentation_for
 from validation.training.checkpoint import RunState, load_checkpoint, save_checkpoint
 from validation.training.config import (
     LOSSES,
@@ -54,10 +56,9 @@ from validation.training.config import (
     TrainConfig,
     TrainResult,
 )
-from validation.training.data import load_dataset
-from validation.training.domain import EvalSplit, ImageDomain, TrainingDomain
-from validation.training.encoders import build_model, count_parameters
-from validation.training.evaluate import knn_top1, linear_probe_top1
+from validation.training.domain import LAYOUTS, TrainingDomain, image_domain
+from validation.training.domains.registry import make_domain
+from validation.training.encoders import count_parameters
 from validation.training.monitor import epoch_radius, radius_stats
 
 __all__ = [
@@ -70,7 +71,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "batch_loss",
+    "cross_index",
     "image_domain",
+    "projections",
     "train",
     "true_negative_mask",
 ]
@@ -127,6 +130,7 @@ def batch_loss(
     layout: AnchorIndex,
     neg: torch.Tensor,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    cross: bool = False,
 ) -> BatchLoss:
     """The loss of this rank's anchors against the gathered global batch.
 
@@ -143,6 +147,9 @@ def batch_loss(
         (2b, 2B) bool, :func:`estimators.losses.negative_mask` of ``layout``.
     labels : (torch.Tensor, torch.Tensor), optional
         Anchor and key labels; when given, same-class negatives are removed.
+    cross : bool
+        The ``cross`` layout: rows are the b view-1 anchors, columns the B gathered view-2
+        keys (``layout`` from :func:`cross_index`); else the NT-Xent layout.
 
     Returns
     -------
@@ -153,37 +160,40 @@ def batch_loss(
     """
     z = F.normalize(z.float(), dim=1)
     b = z.shape[0] // 2
-    keys = torch.cat([ddp.gather_with_grad(z[:b]), ddp.gather_with_grad(z[b:])])
-    sim = z @ keys.T
+    if cross:
+        sim = z[:b] @ ddp.gather_with_grad(z[b:]).T
+    else:
+        keys = torch.cat([ddp.gather_with_grad(z[:b]), ddp.gather_with_grad(z[b:])])
+        sim = z @ keys.T
     keep = neg if labels is None else true_negative_mask(labels[0], labels[1], neg)
     used = layout if labels is None else layout.with_negatives(keep)
-    params = LossParams(mu=cfg.mu, sigma=cfg.sigma, tau_plus=cfg.tau_plus, beta=cfg.beta)
+    params = LossParams(
+        mu=cfg.mu,
+        sigma=cfg.sigma,
+        positive=cfg.adnce_positive,
+        tau_plus=cfg.tau_plus,
+        beta=cfg.beta,
+    )
     loss = contrastive_loss(cfg.loss, sim, cfg.temperature, layout=used, params=params)
     return BatchLoss(loss, sim, keep)
 
 
-def image_domain(cfg: TrainConfig, device: torch.device) -> ImageDomain:
-    """The image :class:`TrainingDomain` of ``cfg`` (data set, augmentation, encoder)."""
-    data = load_dataset(
-        cfg.dataset,
-        data=cfg.data,
-        subset=cfg.subset,
-        test_subset=cfg.test_subset,
-        seed=cfg.seed,
-        cache_dir=cfg.cache_dir,
-    )
-    model = build_model(
-        cfg.encoder,
-        in_channels=data.channels,
-        image_size=data.image_size,
-        seed=cfg.seed,
-        width=cfg.width,
-    ).to(device)
-    fast = device.type == "cuda" and cfg.channels_last
-    if fast:
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    aug = augmentation_for(cfg.dataset, data.mean, data.std)
-    return ImageDomain.on_device(data, aug, model, device, fast=fast)
+def cross_index(local_batch: int, device: torch.device | None = None) -> AnchorIndex:
+    """The ``cross`` layout of this rank's b view-1 anchors against the gathered B = W·b
+    view-2 keys: anchor k's positive is column rank·b + k; no self column."""
+    rank, world = ddp.rank(), ddp.world_size()
+    pos = torch.arange(local_batch, device=device) + rank * local_batch
+    return AnchorIndex.explicit(pos, None, world * local_batch)
+
+
+def _layout(dom: TrainingDomain, b: int, device: torch.device) -> tuple[AnchorIndex, int]:
+    """The domain's batch layout for b local pairs, and its number of key columns."""
+    world = ddp.world_size()
+    if dom.layout == "cross":
+        return cross_index(b, device), world * b
+    if dom.layout != "nt_xent":
+        raise InputError(f"layout: expected one of {', '.join(LAYOUTS)}, found {dom.layout!r}")
+    return ddp.local_nt_xent_index(b, device=device), 2 * world * b
 
 
 @dataclass
@@ -234,7 +244,11 @@ def _setup(
         raise InputError(
             f"batch_size: expected a multiple of the world size {world}, found {cfg.batch_size}"
         )
-    dom = domain if domain is not None else image_domain(cfg, device)
+    dom = domain if domain is not None else make_domain(cfg, device)
+    if cfg.negatives == "unbiased" and dom.train_labels is None:
+        raise InputError(
+            f"negatives: expected 'all' for the unlabelled {dom.name} domain, found 'unbiased'"
+        )
     steps = dom.train_size // cfg.batch_size
     if steps < 1:
         raise InputError(
@@ -251,7 +265,7 @@ def _setup(
     if cfg.compile:
         net = torch.compile(net)  # type: ignore[assignment]
     b = cfg.batch_size // world
-    layout = ddp.local_nt_xent_index(b, device=device)
+    layout, cols = _layout(dom, b, device)
     return _Run(
         cfg=cfg,
         device=device,
@@ -260,7 +274,7 @@ def _setup(
         opt=torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
         gen=torch.Generator(device=device).manual_seed(cfg.seed),
         layout=layout,
-        neg=negative_mask(layout, 2 * cfg.batch_size),
+        neg=negative_mask(layout, cols),
         local=slice(rank * b, (rank + 1) * b),
         steps=steps,
         warmup=round(cfg.warmup_epochs * steps),
@@ -270,21 +284,12 @@ def _setup(
     )
 
 
-def _evaluate(run: _Run) -> EvalSplit:
-    """The one feature extraction: the domain's evaluation features under the bare model."""
-    return run.domain.evaluation(run.model)
-
-
-def _knn(run: _Run, split: EvalSplit) -> float:
-    return knn_top1(
-        split.train_features,
-        split.train_labels,
-        split.test_features,
-        split.test_labels,
-        k=run.cfg.knn_k,
-        temperature=run.cfg.knn_temperature,
-        num_classes=split.num_classes,
-    )
+def _evaluate(run: _Run) -> dict[str, float]:
+    """The domain's held-out metrics of the bare model (``knn_top1`` among them)."""
+    metrics = run.domain.evaluate(run.model)
+    if "knn_top1" not in metrics:
+        raise InputError(f"domain: expected a knn_top1 metric, found {sorted(metrics)}")
+    return metrics
 
 
 def _start(run: _Run) -> RunState:
@@ -292,7 +297,16 @@ def _start(run: _Run) -> RunState:
     ckpt = run.cfg.checkpoint
     if run.cfg.resume and ckpt is not None and Path(ckpt).is_file():
         return load_checkpoint(Path(ckpt), run.cfg, run.model, run.opt, run.gen, run.device)
-    return RunState(epoch=0, knn=[_knn(run, _evaluate(run))])
+    metrics = _evaluate(run)
+    return RunState(epoch=0, knn=[metrics["knn_top1"]], metrics=[metrics])
+
+
+def projections(net: nn.Module, views: Any) -> torch.Tensor:
+    """Projections z of ``cat(view 1, view 2)`` (one forward pass), or of a pair of views
+    (one pass per view, concatenated: BatchNorm statistics per view)."""
+    if isinstance(views, tuple):
+        return torch.cat([net(v)[1] for v in views])
+    return net(views)[1]
 
 
 def _train_step(run: _Run, st: RunState, epoch: int, it: int, perm: torch.Tensor) -> None:
@@ -305,12 +319,13 @@ def _train_step(run: _Run, st: RunState, epoch: int, it: int, perm: torch.Tensor
     for group in run.opt.param_groups:
         group["lr"] = lr
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.autocast):
-        _, z = run.net(views)
+        z = projections(run.net, views)
     labels = None
-    if cfg.negatives == "unbiased":
+    cross = run.domain.layout == "cross"
+    if run.domain.train_labels is not None and cfg.negatives == "unbiased":
         yg = run.domain.train_labels[gidx]
-        labels = (torch.cat([yg[run.local], yg[run.local]]), torch.cat([yg, yg]))
-    out = batch_loss(cfg, z, run.layout, run.neg, labels)
+        labels = (yg[run.local], yg) if cross else (yg[run.local].repeat(2), yg.repeat(2))
+    out = batch_loss(cfg, z, run.layout, run.neg, labels, cross=cross)
     run.opt.zero_grad(set_to_none=True)
     out.loss.backward()
     run.opt.step()
@@ -362,7 +377,9 @@ def _end_epoch(run: _Run, st: RunState, losses: list[float], train_s: float) -> 
     """kNN evaluation and the epoch's train/eval seconds."""
     te = time.perf_counter()
     st.losses.append(sum(losses) / len(losses))
-    st.knn.append(_knn(run, _evaluate(run)))
+    metrics = _evaluate(run)
+    st.knn.append(metrics["knn_top1"])
+    st.metrics.append(metrics)
     eval_s = time.perf_counter() - te
     st.times.append(EpochTime(st.epoch + 1, train_s, eval_s))
     st.seconds += train_s + eval_s
@@ -409,19 +426,8 @@ def _result(run: _Run, st: RunState, probe: tuple[float, float] | None) -> Train
         linear_probe_train_top1=None if probe is None else probe[1],
         radius_seconds=st.radius_seconds,
         epoch_times=tuple(st.times),
+        metrics=tuple(st.metrics),
     )
-
-
-def _probe(run: _Run) -> tuple[float, float]:
-    split = _evaluate(run)
-    res = linear_probe_top1(
-        split.train_features,
-        split.train_labels,
-        split.test_features,
-        split.test_labels,
-        num_classes=split.num_classes,
-    )
-    return res.test_top1, res.train_top1
 
 
 def _train(
@@ -454,7 +460,7 @@ def _train(
     if run.bar is not None:
         run.bar.close()
     tp = time.perf_counter()
-    probe = _probe(run) if cfg.probe and st.epoch == cfg.epochs else None
+    probe = run.domain.probe(run.model) if cfg.probe and st.epoch == cfg.epochs else None
     st.seconds += time.perf_counter() - tp
     return _result(run, st, probe)
 
@@ -490,7 +496,8 @@ def train(
         Stop after this many epochs *in this call* (an interruption: the checkpoint stays
         resumable and the linear probe is not run unless all epochs are done).
     domain : TrainingDomain, optional
-        The data domain (default: the image domain of ``config``, :func:`image_domain`).
+        The data domain (default: the domain of ``config.dataset``,
+        :func:`validation.training.domains.registry.make_domain`).
     on_epoch : callable, optional
         Called on rank 0 after every epoch with the result so far (no linear probe), e.g. to
         print a line and write the record so far; when it returns True the run stops after

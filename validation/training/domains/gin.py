@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from validation.training.domains.graph_augment import graphcl_view
-from validation.training.domains.molecules import GraphBatch, MoleculeSet
+from validation.training.domains.molecules import SOLUBILITY_CLASSES, GraphBatch, MoleculeSet
 from validation.training.domains.protocols import cv_linear_accuracy
 from validation.training.encoders import ContrastiveModel
+from validation.training.evaluate import knn_top1
 
 __all__ = ["GIN", "MoleculeDomain"]
 
@@ -26,6 +27,10 @@ GIN_LAYERS, GIN_WIDTH = 3, 32
 _EVAL_CHUNK = 512
 #: GraphCL's protocol: 10-fold cross-validation
 CV_FOLDS = 10
+#: kNN monitor: neighbours and vote temperature (a few hundred memory molecules)
+_KNN_K, _KNN_T = 20, 0.1
+#: seed of the fixed memory / query halves of the kNN monitor (the same for every run)
+_KNN_SPLIT = 0
 
 
 class GIN(nn.Module):
@@ -60,7 +65,8 @@ class GIN(nn.Module):
 
 
 class MoleculeDomain:
-    """Solubility molecules, GraphCL views, GIN, 10-fold CV evaluation (:class:`~.base.Domain`).
+    """Solubility molecules, GraphCL views, GIN, 10-fold CV evaluation (a
+    :class:`~validation.training.domain.TrainingDomain`).
 
     Parameters
     ----------
@@ -70,23 +76,60 @@ class MoleculeDomain:
     augment_both : bool
         False (the authors' code): view 1 is the graph itself, view 2 a GraphCL ``random4``
         view; True: both views augmented independently.
+    cv_folds : int
+        Folds of the cross-validated linear classifier.
+    seed : int
+        Seeds the GIN and head weights.
+    device : torch.device, optional
+        Where the encoder lives and the views are made (default CPU).
     """
 
     name = "molecules"
+    #: the authors' graph code: B × B cross-view matrix (``reference/paper.md`` §3.3)
+    layout = "cross"
 
     def __init__(
-        self, molecules: MoleculeSet, *, augment_both: bool = False, cv_folds: int = CV_FOLDS
+        self,
+        molecules: MoleculeSet,
+        *,
+        augment_both: bool = False,
+        cv_folds: int = CV_FOLDS,
+        seed: int = 0,
+        device: torch.device | None = None,
     ) -> None:
         self.data = molecules
         self.cv_folds = cv_folds
         self.augment_both = augment_both
         self.num_train = len(molecules)
+        self.device = device if device is not None else torch.device("cpu")
+        self.model = self.build_encoder(seed).to(self.device)
+        self._labels = molecules.labels.to(self.device)
+        half = torch.randperm(len(molecules), generator=torch.Generator().manual_seed(_KNN_SPLIT))
+        self._knn_memory, self._knn_query = half[::2], half[1::2]
+
+    @property
+    def train_size(self) -> int:
+        """Number of molecules."""
+        return self.num_train
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        """Solubility classes on the device (used only by the "unbiased" negatives)."""
+        return self._labels
+
+    @property
+    def encoder(self) -> nn.Module:
+        """GIN with its projection head, on the device."""
+        return self.model
 
     def views(
-        self, index: torch.Tensor, device: torch.device, generator: torch.Generator
+        self, index: torch.Tensor, local: slice, generator: torch.Generator
     ) -> tuple[GraphBatch, GraphBatch]:
-        """(graphs, augmented graphs) of the molecules ``index``, on ``device``."""
-        batch = self.data.batch(index).to(device)
+        """(graphs, GraphCL views) of the molecules ``index[local]``, on the device, as a pair:
+        the encoder sees each view alone (BatchNorm statistics per view, as the authors'
+        graph code). The augmentation draws follow the local graphs' sizes (under DDP each
+        rank draws its own)."""
+        batch = self.data.batch(index[local]).to(self.device)
         first = graphcl_view(batch, generator) if self.augment_both else batch
         return first, graphcl_view(batch, generator)
 
@@ -100,7 +143,7 @@ class MoleculeDomain:
         return ContrastiveModel(gin, head, dim, "gin")
 
     @torch.no_grad()
-    def embed(self, model: ContrastiveModel, device: torch.device) -> torch.Tensor:
+    def embed(self, model: nn.Module) -> torch.Tensor:
         """Frozen (eval-mode) embeddings h of every molecule, (n, 96) float32 on CPU."""
         was_training = model.training
         model.eval()
@@ -110,12 +153,28 @@ class MoleculeDomain:
                 self.data.batch(torch.arange(s, min(s + _EVAL_CHUNK, n)))
                 for s in range(0, n, _EVAL_CHUNK)
             )
-            out = [model.features(c.to(device)).float().cpu() for c in chunks]  # type: ignore[arg-type]
+            out = [model.features(c.to(self.device)).float().cpu() for c in chunks]  # type: ignore[operator]
         finally:
             model.train(was_training)
         return torch.cat(out)
 
-    def evaluate(self, model: ContrastiveModel, device: torch.device) -> dict[str, float]:
-        """k-fold CV accuracy (%) of a logistic regression on the frozen embeddings: mean, std."""
-        cv = cv_linear_accuracy(self.embed(model, device), self.data.labels, folds=self.cv_folds)
-        return {"cv_accuracy": cv.mean, "cv_accuracy_std": cv.std}
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """k-fold CV accuracy (%) of a logistic regression on the frozen embeddings (mean,
+        std), and kNN top-1 (%) of a fixed half of the molecules against the other half."""
+        h, y = self.embed(model), self.data.labels
+        cv = cv_linear_accuracy(h, y, folds=self.cv_folds)
+        m, q = self._knn_memory, self._knn_query
+        knn = knn_top1(
+            h[m],
+            y[m],
+            h[q],
+            y[q],
+            k=_KNN_K,
+            temperature=_KNN_T,
+            num_classes=len(SOLUBILITY_CLASSES),
+        )
+        return {"cv_accuracy": cv.mean, "cv_accuracy_std": cv.std, "knn_top1": knn}
+
+    def probe(self, model: nn.Module) -> None:
+        """None: the cross-validated linear classifier of :meth:`evaluate` is the probe."""
+        return None
