@@ -14,7 +14,17 @@ from dro_theory.checks import as_finite_array, check_weights
 from dro_theory.divergences import Divergence
 from dro_theory.errors import InputError
 
-__all__ = ["Batch", "FloatArray", "Rows", "SolveFn", "Solved", "prepare_batch"]
+__all__ = [
+    "WARM_MIN",
+    "WARM_SIZE",
+    "Batch",
+    "FloatArray",
+    "Rows",
+    "SolveFn",
+    "Solved",
+    "prepare_batch",
+    "subsample",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -245,3 +255,41 @@ def _weights(weights: ArrayLike | None, b: int, n: int, single: bool) -> FloatAr
             f"{total[worst]:.12g}"
         )
     return w / total[:, None]
+
+
+#: rows with at least this many columns get their root finder's start from a strided subsample
+#: (the subsample's root is within its sampling error ~ 1/√(columns) of the full one, so the full
+#: solve needs only the few quadratically convergent Newton steps from there)
+WARM_MIN = 1 << 20
+#: columns kept in that subsample (its solve costs ~1% of one full pass at N = 10⁷)
+WARM_SIZE = 1 << 16
+
+
+def subsample(rows: Rows) -> Rows | None:
+    """A strided subsample of the columns of ``rows`` (each row's maximiser kept), q0 renormalised.
+
+    None when the rows are shorter than :data:`WARM_MIN` or a row's subsample has no q0 mass.
+    Only a starting point is taken from it, so any deterministic subsample is correct.
+    """
+    size, n = rows.d.shape
+    if n < WARM_MIN:
+        return None
+    cols = np.union1d(np.arange(0, n, n // WARM_SIZE), np.argmin(rows.d, axis=1))
+    if rows.uniform:
+        q0: FloatArray = np.broadcast_to(1.0 / cols.size, (size, cols.size))
+    else:
+        q0 = rows.q0[:, cols]
+        mass = q0.sum(axis=1, keepdims=True)
+        if not np.all(mass > 0):
+            return None
+        q0 = q0 / mass
+    return Rows(
+        rows.d[:, cols],
+        q0,
+        rows.g_max,
+        rows.top[:, cols],
+        rows.uniform,
+        rows.f[:, cols],
+        rows.mu,
+        rows.scale,
+    )
