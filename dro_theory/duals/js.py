@@ -26,6 +26,12 @@ from dro_theory.duals.verify import ACCEPT, no_normaliser
 
 __all__ = ["constrained", "penalized"]
 
+#: the outer Newton's finishing step is taken from |r| ≤ this (it lands at ~r², the rounding
+#: floor, for this quadratically convergent equation)
+_FINISH = 1e-7
+#: rows whose final residual exceeds this (the finishing step overshot) are iterated again
+_REDO = 1e-13
+
 
 @dataclass(frozen=True)
 class _Inner:
@@ -71,8 +77,8 @@ def penalized(
 
 def _radius_and_slope(
     rows: Rows, inner: _Inner
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """D_JS(q‖q0) at the inner root, dD/dt and dε/dt (t = log 1/α; see the module docstring).
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """D_JS(q‖q0) at the inner root, dD/dt, dε/dt (t = log 1/α) and L (module docstring).
 
     With c = log((1 + ε)/2): 1 + L = (1 + ε)/den and log L = z − log den, so
     φ(L) = ½(L z + log den − (1 + L) c) and φ'(L) = ½(z − c) — one log pass instead of φ's
@@ -95,15 +101,16 @@ def _radius_and_slope(
         # dL/dt = a2 ((1 + ε) z − ε')
         a2 *= inner.z * (1.0 + eps)[:, None] - eps_dot[:, None]
         slope = 0.5 * np.einsum("ij,ij->i", zq, a2)
-    return radius, slope, eps_dot
+    return radius, slope, eps_dot, ratio
 
 
 def _outer(
-    rows: Rows, eta: FloatArray, t0: FloatArray, y0: FloatArray
+    rows: Rows, eta: FloatArray, t0: FloatArray, y0: FloatArray, finish: float = 0.0
 ) -> tuple[RootResult, FloatArray]:
     """Newton in t = log(1/α) on log D_JS(q_α‖q0) − log η; returns the root and its log ε.
 
     Each inner solve starts from the first-order prediction y + (ε'/ε)Δt of the previous one.
+    ``finish``: as in :func:`dro_theory._roots.find_increasing_root` (the caller re-checks).
     """
     log_eta = np.log(eta)
     last_y, last_t, dy_dt = y0.copy(), np.full(eta.shape[0], np.nan), np.zeros(eta.shape[0])
@@ -114,7 +121,7 @@ def _outer(
         start = last_y[idx] + np.nan_to_num(dy_dt[idx] * step)
         inner = _inner(sub, np.exp(-t), start)
         y = inner.root.x
-        radius, slope, eps_dot = _radius_and_slope(sub, inner)
+        radius, slope, eps_dot, _ = _radius_and_slope(sub, inner)
         good = np.isfinite(y)
         last_y[idx] = np.where(good, y, 0.0)
         last_t[idx] = np.where(good, t, np.nan)
@@ -124,11 +131,16 @@ def _outer(
             r = np.where(radius > 0, np.log(radius), -np.inf) - log_eta[idx]
             return r, slope / radius
 
-    return find_increasing_root(fun, t0), last_y
+    return find_increasing_root(fun, t0, finish=finish), last_y
 
 
 def constrained(div: Divergence, rows: Rows, eta: FloatArray) -> Solved:
-    """Outer solve: D_JS(q_α‖q0) = η, increasing in t = log(1/α)."""
+    """Outer solve: D_JS(q_α‖q0) = η, increasing in t = log(1/α).
+
+    The last Newton step (from |r| ≤ :data:`_FINISH`) is not evaluated inside the loop: the
+    final pass that builds q re-computes D there, and rows whose residual is then above
+    :data:`_REDO` are iterated to convergence.
+    """
     t0 = 0.5 * np.log(2.0 * div.curvature * eta)
     y0 = np.zeros(eta.shape[0])
     small = subsample(rows)
@@ -136,8 +148,31 @@ def constrained(div: Divergence, rows: Rows, eta: FloatArray) -> Solved:
         guess, y_small = _outer(small, eta, t0, y0)
         good = np.isfinite(guess.x)
         t0, y0 = np.where(good, guess.x, t0), np.where(good, y_small, y0)
-    root, y = _outer(rows, eta, t0, y0)
-    solved = penalized(div, rows, np.exp(-root.x), start=y)
-    residual = np.maximum(np.abs(root.residual), np.abs(solved.residual))
-    settled = root.converged & (np.abs(solved.residual) <= ACCEPT)
-    return Solved(solved.ratio, solved.alpha, solved.normalizer, residual, root.iterations, settled)
+    root, y = _outer(rows, eta, t0, y0, _FINISH)
+    inner, residual = _final(rows, eta, root.x, y)
+    settled = root.converged.copy()
+    redo = np.flatnonzero(~(np.abs(residual) <= _REDO))
+    if redo.size:
+        sub = rows.sub(redo)
+        again, y_again = _outer(sub, eta[redo], root.x[redo], y[redo])
+        root.x[redo], settled[redo] = again.x, again.converged
+        y[redo] = y_again
+        inner, residual = _final(rows, eta, root.x, y)
+    alpha = np.exp(-root.x)
+    eps = np.exp(inner.root.x)
+    ratio = inner.w / (inner.one_minus + eps[:, None])
+    ratio /= np.einsum("ij,ij->i", rows.q0, ratio)[:, None]
+    inner_residual = np.abs(inner.root.residual)
+    settled &= inner_residual <= ACCEPT
+    residual = np.maximum(np.abs(residual), inner_residual)
+    return Solved(ratio, alpha, no_normaliser(alpha), residual, root.iterations, settled)
+
+
+def _final(
+    rows: Rows, eta: FloatArray, t: FloatArray, y: FloatArray
+) -> tuple[_Inner, FloatArray]:
+    """The inner solve at t (from log ε = y) and the outer residual log D − log η there."""
+    inner = _inner(rows, np.exp(-t), y)
+    radius = _radius_and_slope(rows, inner)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inner, np.where(radius > 0, np.log(radius), -np.inf) - np.log(eta)
