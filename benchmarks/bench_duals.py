@@ -8,9 +8,10 @@ a sample of anchors and is extrapolated to all of them.
 
 Huge N (issue 11): one anchor with N = 1e7 standard normal scores at η = 0.1 for every
 divergence (q0 uniform, and weighted for Hellinger, TV and JS), target ≤ 5 s and ≤ 2 GB. Each
-solve runs in a fresh subprocess: wall time, the same time in units of one ``np.exp`` pass over
-the scores measured in that process (robust to load on a shared machine), and the peak resident
-memory (ru_maxrss, the 76 MiB input included).
+solve runs in a fresh subprocess: wall and CPU time (the target is checked on CPU time, which
+other jobs on a shared machine inflate far less than wall time), the CPU time in units of one
+``np.exp`` pass over the scores measured in that process, and the peak resident memory
+(ru_maxrss, the 76 MiB input included).
 
 Run: ``.venv/bin/python benchmarks/bench_duals.py`` (``--quick``: smaller sizes; ``--huge-only``:
 only the N = 1e7 rows).
@@ -142,11 +143,11 @@ def _huge_one(name: str, n: int, weighted: bool) -> None:
     if weights is not None:
         weights /= weights.sum()
     unit, _, _ = _best_time(lambda: np.exp(scores), 3)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = worst_case_dual(scores, name, 0.1, weights=weights)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    print(f"wall={wall} unit={unit} rss={rss} value={float(res.value)!r}")
+    print(f"wall={wall} cpu={cpu} unit={unit} rss={rss} value={float(res.value)!r}")
 
 
 def _huge_case(name: str, n: int, weighted: bool) -> None:
@@ -160,13 +161,14 @@ def _huge_case(name: str, n: int, weighted: bool) -> None:
         cmd.append("--weighted")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
     fields = dict(item.split("=", 1) for item in out)
-    wall, unit, rss = float(fields["wall"]), float(fields["unit"]), float(fields["rss"])
-    verdict = "met" if wall <= HUGE_SECONDS and rss <= HUGE_BYTES else "MISSED"
+    wall, cpu = float(fields["wall"]), float(fields["cpu"])
+    unit, rss = float(fields["unit"]), float(fields["rss"])
+    verdict = "met" if cpu <= HUGE_SECONDS and rss <= HUGE_BYTES else "MISSED"
     label = f"1x{n} {'weighted' if weighted else 'uniform'}"
     print(
-        f"{name:16s} {label:>19s} eta=0.1 dual {wall:7.3f} s = {wall / unit:5.1f} exp passes "
-        f"(np.exp {unit:.3f} s) | peak RSS {rss / 2**20:6.0f} MiB | target "
-        f"{HUGE_SECONDS:g} s, {HUGE_BYTES / 2**30:g} GiB: {verdict}"
+        f"{name:16s} {label:>19s} eta=0.1 dual {wall:7.3f} s (cpu {cpu:6.3f} s = "
+        f"{cpu / unit:5.0f} np.exp passes of {unit:.3f} s) | peak RSS {rss / 2**20:5.0f} MiB | "
+        f"target {HUGE_SECONDS:g} s (on cpu time), {HUGE_BYTES / 2**30:g} GiB: {verdict}"
     )
 
 

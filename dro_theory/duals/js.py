@@ -168,9 +168,7 @@ def constrained(div: Divergence, rows: Rows, eta: FloatArray) -> Solved:
     return Solved(ratio, alpha, no_normaliser(alpha), residual, root.iterations, settled)
 
 
-def _final(
-    rows: Rows, eta: FloatArray, t: FloatArray, y: FloatArray
-) -> tuple[_Inner, FloatArray]:
+def _final(rows: Rows, eta: FloatArray, t: FloatArray, y: FloatArray) -> tuple[_Inner, FloatArray]:
     """The inner solve at t (from log ε = y) and the outer residual log D − log η there."""
     inner = _inner(rows, np.exp(-t), y)
     radius = _radius_and_slope(rows, inner)[0]
