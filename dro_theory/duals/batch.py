@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -288,17 +289,21 @@ def subsample(rows: Rows) -> Rows | None:
     mass = q0_sub.sum(axis=1, keepdims=True)
     if not np.all(mass > 0):
         return None
-
-    def pick(x: NDArray[np.generic]) -> NDArray[np.generic]:
-        return np.concatenate([np.take_along_axis(x, top, axis=1), x[:, bulk]], axis=1)
-
     return Rows(
-        pick(rows.d),
+        _pick(rows.d, top, bulk),
         q0_sub / mass,
         rows.g_max,
-        pick(rows.top),
+        _pick(rows.top, top, bulk),
         False,
-        pick(rows.f),
+        _pick(rows.f, top, bulk),
         rows.mu,
         rows.scale,
     )
+
+
+_Item = TypeVar("_Item", bound=np.generic)
+
+
+def _pick(x: NDArray[_Item], top: NDArray[np.intp], bulk: NDArray[np.intp]) -> NDArray[_Item]:
+    """Columns ``top`` (per row) then ``bulk`` (shared) of every row of ``x``."""
+    return np.concatenate([np.take_along_axis(x, top, axis=1), x[:, bulk]], axis=1)
