@@ -726,3 +726,144 @@ def test_cressie_read_alpha_50_at_moderate_radius() -> None:
     (|r| ~ 1e-2); recorded in docs/dro_theory.md as a known limitation."""
     f = np.random.default_rng(38).normal(size=300)
     worst_case_dual(f, get_divergence("cressie_read", alpha=50.0), 0.1)
+
+
+# ----------------------------------------------------------------------------------------------
+# long rows (issue 11): subsample warm starts and the TV prefix sort change no answer
+# ----------------------------------------------------------------------------------------------
+def _small_warm_start(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    """Subsample warm starts from 4096 columns on (a 256-top, stride n//256 subsample), or off."""
+    from dro_theory.duals import batch as batch_module
+
+    monkeypatch.setattr(batch_module, "WARM_MIN", 4096 if on else 1 << 62)
+    monkeypatch.setattr(batch_module, "WARM_SIZE", 256)
+
+
+def test_subsample_keeps_the_top_scores_and_reweights_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dro_theory.duals import batch as batch_module
+
+    _small_warm_start(monkeypatch, True)
+    rng = np.random.default_rng(51)
+    f = rng.standard_normal(20_000)
+    w = rng.uniform(0.5, 1.5, f.size)
+    w /= w.sum()
+    top = np.argsort(f)[-256:]  # the 256 largest scores, ascending
+    for weights in (None, w):
+        rows = prepare_batch(f, weights).rows(slice(None))
+        small = batch_module.subsample(rows)
+        assert small is not None and not small.uniform
+        mine = np.argsort(small.f[0, :256])
+        assert np.array_equal(small.f[0, :256][mine], f[top])
+        assert small.q0.sum() == pytest.approx(1.0, abs=1e-12)
+        # the top atoms keep their q0 up to one common renormalisation
+        q0 = np.full(f.size, 1 / f.size) if weights is None else weights
+        scale = small.q0[0, :256][mine] / q0[top]
+        assert scale == pytest.approx(np.full(256, scale[0]), rel=1e-12)
+        # the strided rest stands for its stride: total mass ≈ 1 before renormalising
+        assert 1 / scale[0] == pytest.approx(1.0, abs=0.05)
+    monkeypatch.setattr(batch_module, "WARM_MIN", 1 << 62)
+    assert batch_module.subsample(prepare_batch(f, None).rows(slice(None))) is None
+
+
+@pytest.mark.parametrize(
+    "spec", ["hellinger", "reverse_kl", "cressie_read:0.5", "cressie_read:2", "js"]
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_warm_start_from_a_subsample_changes_no_answer(
+    monkeypatch: pytest.MonkeyPatch, spec: str, weighted: bool
+) -> None:
+    """The subsample only moves the root finder's start; both runs stop at |r| ≤ 1e-14 on an
+    equation of slope O(1) in the log multiplier, so V, α* agree to ~1e-13 (bound 1e-11)."""
+    rng = np.random.default_rng(52)
+    f = rng.standard_normal(20_000)
+    w = rng.uniform(0.5, 1.5, f.size) if weighted else None
+    if w is not None:
+        w /= w.sum()
+    out = []
+    for on in (False, True):
+        _small_warm_start(monkeypatch, on)
+        out.append(worst_case_dual(f, spec, 0.1, weights=w))
+    cold, warm = out
+    assert warm.value == pytest.approx(cold.value, rel=1e-11)
+    assert warm.multiplier == pytest.approx(cold.multiplier, rel=1e-11)
+    assert np.abs(warm.q - cold.q).sum() <= 1e-9
+
+
+@pytest.mark.parametrize("eta", [1e-4, 0.1, 0.6, 0.95])
+@pytest.mark.parametrize("case", ["uniform", "weighted", "ties", "lopsided"])
+def test_tv_prefix_sort_equals_the_full_sort(
+    monkeypatch: pytest.MonkeyPatch, eta: float, case: str
+) -> None:
+    """Sorting only the mass-η prefix of the lowest scores gives bit-identical answers. In the
+    lopsided case a high score off the sample's (even) stride holds half the mass, so the
+    sampled cut's prefix falls short of η = 0.1, 0.6 and the full sort takes over."""
+    from dro_theory.duals import threshold
+
+    rng = np.random.default_rng(53)
+    n = 5000
+    f = rng.standard_normal(n)
+    w = None
+    if case == "ties":
+        f = np.round(f, 1)
+    if case == "weighted":
+        w = rng.uniform(0.0, 2.0, n)
+    if case == "lopsided":
+        w = np.full(n, 1.0)
+        w[1 + 2 * int(np.argmax(f[1::2]))] = n
+    if w is not None:
+        w /= w.sum()
+    monkeypatch.setattr(threshold, "WARM_SIZE", n // 2)
+    prefixes: list[object] = []
+    prefix_order = threshold._prefix_order
+
+    def spy(*args: object) -> object:
+        prefixes.append(prefix_order(*args))  # type: ignore[arg-type]
+        return prefixes[-1]
+
+    monkeypatch.setattr(threshold, "_prefix_order", spy)
+    out = []
+    for partial in (1 << 62, 64):
+        monkeypatch.setattr(threshold, "PARTIAL_MIN", partial)
+        out.append(worst_case_dual(f, "tv", eta, weights=w))
+    full, part = out
+    assert len(prefixes) == (1 if part.status == "optimal" else 0)
+    if case == "lopsided" and eta in (0.1, 0.6):
+        assert prefixes == [None]
+    elif case != "lopsided" and eta < 0.9:
+        assert prefixes and prefixes[0] is not None
+    assert part.status == full.status
+    assert np.array_equal(part.q, full.q)
+    assert part.value == full.value and part.multiplier == full.multiplier
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_js_outer_derivative_matches_a_central_difference(weighted: bool) -> None:
+    """dD/dt from implicit differentiation of E_{q0} L = 1 (duals/js.py) against
+    (D(t + h) − D(t − h))/2h: truncation O(h²) ~ 1e-10 and rounding ε/h ~ 1e-11 relative at
+    h = 1e-5, so 1e-6 relative separates a right derivative from a wrong one (O(1))."""
+    from dro_theory.duals import js
+
+    rng = np.random.default_rng(54)
+    f = rng.standard_normal((3, 2000))
+    w = rng.uniform(0.5, 1.5, f.shape) if weighted else None
+    if w is not None:
+        w /= w.sum(axis=1, keepdims=True)
+    rows = prepare_batch(f, w).rows(slice(None))
+    t = np.log(np.array([0.2, 1.0, 3.0]))
+    h = 1e-5
+
+    def radius_slope(t_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        inner = js._inner(rows, np.exp(-t_), None)
+        radius, slope, _, _ = js._radius_and_slope(rows, inner)
+        return radius, slope
+
+    radius, slope = radius_slope(t)
+    div = get_divergence("js")
+    # the closed-form D equals Σ q0 φ(L) with the catalogue's φ
+    inner = js._inner(rows, np.exp(-t), None)
+    ratio = inner.w / (inner.one_minus + np.exp(inner.root.x)[:, None])
+    assert radius == pytest.approx(np.einsum("ij,ij->i", rows.q0, div.phi(ratio)), rel=1e-10)
+    fd = (radius_slope(t + h)[0] - radius_slope(t - h)[0]) / (2 * h)
+    assert slope == pytest.approx(fd, rel=1e-6)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dro_theory._roots import Index, find_increasing_root
+from dro_theory._roots import Index, RootResult, find_increasing_root
 from dro_theory.divergences import ChiSquare, CressieRead, Divergence, Hellinger, ReverseKL
-from dro_theory.duals.batch import FloatArray, Rows, Solved
+from dro_theory.duals.batch import FloatArray, Rows, Solved, subsample
 from dro_theory.duals.verify import no_normaliser
 from dro_theory.errors import InputError
 
@@ -127,13 +127,22 @@ def penalized(div: Divergence, rows: Rows, alpha: FloatArray) -> Solved:
     return _penalized_gap(div, power_shape(div), rows, alpha)
 
 
-def _constrained_gap(div: Divergence, fam: PowerShape, rows: Rows, eta: FloatArray) -> Solved:
-    log_eta = np.log(eta)
+def _warm_start(
+    solve: Callable[[Rows, FloatArray], RootResult], rows: Rows, x0: FloatArray
+) -> FloatArray:
+    """x0, or the root of the same equations on a strided subsample of long rows (where finite)."""
+    small = subsample(rows)
+    if small is None:
+        return x0
+    guess = solve(small, x0).x
+    return np.where(np.isfinite(guess), guess, x0)
 
-    def state(x: FloatArray, idx: Index) -> tuple[FloatArray, FloatArray]:
-        h = fam.shape(rows.d[idx], x)
-        s = np.einsum("ij,ij->i", rows.q0[idx], h)
-        return h / s[:, None], s
+
+def _constrained_root(
+    div: Divergence, fam: PowerShape, rows: Rows, eta: FloatArray, x0: FloatArray
+) -> RootResult:
+    """The log-gap x with D_φ(q_x‖q0) = η, by Newton from x0."""
+    log_eta = np.log(eta)
 
     def fun(x: FloatArray, idx: Index) -> tuple[FloatArray, FloatArray]:
         # r = log η − log D(x), D = E φ(L), L = h/S: dD/dx = E[φ'(L)(h' − L S')]/S
@@ -148,16 +157,24 @@ def _constrained_gap(div: Divergence, fam: PowerShape, rows: Rows, eta: FloatArr
         with np.errstate(divide="ignore", invalid="ignore"):
             return log_eta[idx] - np.log(radius), -d_radius / radius
 
+    return find_increasing_root(fun, x0)
+
+
+def _constrained_gap(div: Divergence, fam: PowerShape, rows: Rows, eta: FloatArray) -> Solved:
     x0 = math.log(fam.e) - 0.5 * np.log(2.0 * eta / div.curvature)
-    root = find_increasing_root(fun, x0)
-    ratio, s = state(root.x, slice(None))
+    x0 = _warm_start(lambda sub, x: _constrained_root(div, fam, sub, eta, x), rows, x0)
+    root = _constrained_root(div, fam, rows, eta, x0)
+    h = fam.shape(rows.d, root.x)
+    s = np.einsum("ij,ij->i", rows.q0, h)
+    h /= s[:, None]
     alpha = fam.alpha(root.x, s)
-    return Solved(
-        ratio, alpha, no_normaliser(alpha), root.residual, root.iterations, root.converged
-    )
+    return Solved(h, alpha, no_normaliser(alpha), root.residual, root.iterations, root.converged)
 
 
-def _penalized_gap(div: Divergence, fam: PowerShape, rows: Rows, alpha: FloatArray) -> Solved:
+def _penalized_root(
+    div: Divergence, fam: PowerShape, rows: Rows, alpha: FloatArray, x0: FloatArray
+) -> RootResult:
+    """The log-gap x with E_{q0} L = 1 at fixed α, by Newton from x0."""
     sign = 1.0 if fam.plus else -1.0
 
     def fun(x: FloatArray, idx: Index) -> tuple[FloatArray, FloatArray]:
@@ -169,7 +186,13 @@ def _penalized_gap(div: Divergence, fam: PowerShape, rows: Rows, alpha: FloatArr
         with np.errstate(divide="ignore", invalid="ignore"):
             return sign * fam.log_mean(x, s, alpha[idx]), fam.e + sign * ds / s
 
-    root = find_increasing_root(fun, np.log(fam.e * alpha * div.curvature))
+    return find_increasing_root(fun, x0)
+
+
+def _penalized_gap(div: Divergence, fam: PowerShape, rows: Rows, alpha: FloatArray) -> Solved:
+    x0 = np.log(fam.e * alpha * div.curvature)
+    x0 = _warm_start(lambda sub, x: _penalized_root(div, fam, sub, alpha, x), rows, x0)
+    root = _penalized_root(div, fam, rows, alpha, x0)
     h = fam.shape(rows.d, root.x)
     ratio = h / np.einsum("ij,ij->i", rows.q0, h)[:, None]
     return Solved(
