@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import CIFAR_NPZ
+
 ROOT = Path(__file__).resolve().parents[1]
 #: blocks cvxpy (the GPU machine has none) and runs the script as `python3 scripts/gpu_run.py`
 _RUN = (
@@ -17,6 +20,7 @@ _RUN = (
 )
 
 
+@pytest.mark.skipif(not CIFAR_NPZ.is_file(), reason=f"needs the CIFAR-10 npz at {CIFAR_NPZ}")
 def test_smoke_mode_writes_a_record_per_run(tmp_path: Path) -> None:
     out = tmp_path / "gpu"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script sets the path
