@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -89,6 +90,23 @@ def test_phi_prime_at_zero_is_its_limit_without_warnings(spec: str, limit: float
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert float(resolve_divergence(spec).phi_prime(np.array([0.0]))[0]) == limit
+
+
+@pytest.mark.parametrize(
+    ("name", "radius"),
+    [
+        ("kl", lambda p: -math.log(p)),
+        ("chi2", lambda p: 1 / p - 1),
+        ("hellinger", lambda p: 2 - 2 * math.sqrt(p)),
+        ("reverse_kl", lambda p: math.inf),
+    ],
+)
+def test_point_mass_radius_is_zero_for_the_whole_mass(name: str, radius: Callable) -> None:
+    """D_φ(δ_k‖p) = p φ(1/p) + (1 − p) φ(0): the closed forms, and 0 when p = 1 (δ_k = p)."""
+    div = get_divergence(name)
+    got = div.point_mass_radius(np.array([0.25, 1.0]))
+    assert got[0] == pytest.approx(radius(0.25), rel=EXACT)
+    assert got[1] == 0.0
 
 
 # --- divergences: names, aliases and their messages --------------------------------------------
