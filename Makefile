@@ -34,7 +34,7 @@ $(MUTATION_STAMP): $(STAMP)
 	touch $(MUTATION_STAMP)
 
 mutation: $(MUTATION_STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	env -u PYTHONPATH OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut export-cicd-stats
 	cat mutants/mutmut-cicd-stats.json
 
