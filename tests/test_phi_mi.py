@@ -327,7 +327,7 @@ def test_progress_writes_plain_lines_when_stderr_is_not_a_terminal(
 def test_sklearn_clone_get_set_params_and_repr() -> None:
     est = PhiMI(divergence="hellinger", hidden=16, steps=30)
     params = est.get_params()
-    assert len(params) == 25 and params["divergence"] == "hellinger" and params["steps"] == 30
+    assert len(params) == 26 and params["divergence"] == "hellinger" and params["steps"] == 30
     twin = clone(est)
     assert twin is not est and twin.get_params() == params
     assert est.set_params(steps=40) is est and est.steps == 40
@@ -419,7 +419,7 @@ def test_gaussian_log_ratio_is_the_fitted_gaussians_log_density_ratio() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((400, 2))
     y = x @ np.array([[0.8, 0.1], [0.0, 0.5]]) + rng.standard_normal((400, 2))
-    crit = GaussianLogRatio(x, y)
+    crit = GaussianLogRatio(x, y, level=None)
     z = np.hstack([x, y])
     mu, cov = z.mean(0), np.cov(z, rowvar=False)
     xq, yq = rng.standard_normal((7, 2)), rng.standard_normal((5, 2))
