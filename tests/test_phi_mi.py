@@ -611,6 +611,8 @@ def test_default_estimator_is_as_accurate_as_the_oracle_critic(
         ({"seed": -1}, "seed: expected an int >= 0"),
         ({"device": "tpu"}, "device: expected auto, cpu or cuda"),
         ({"test_fraction": 0.05}, "test_fraction: expected a split leaving >= 20 test rows"),
+        ({"folds": 0}, "folds: expected an int >= 1"),
+        ({"folds": 20}, "folds: expected at most 10 folds of the 200 rows given, found 20"),
     ],
 )
 def test_bad_parameters(params: dict[str, Any], match: str) -> None:

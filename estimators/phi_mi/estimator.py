@@ -44,6 +44,8 @@ MIN_ROWS = 100
 #: (enough for the validation curve to peak on the Gaussian benchmarks; docs/phi_mi.md)
 _AUTO_EPOCHS = 100
 _MIN_AUTO_STEPS, _MAX_AUTO_STEPS = 600, 3000
+#: fewest rows per cross-fitting fold: a test split of >= 20 rows (``split_sizes``)
+_MIN_FOLD_ROWS = 20
 _FITTED = (
     "estimate_", "ci_", "history_", "critic_", "n_train_", "n_val_", "n_test_", "seconds_",
     "result_", "steps_", "batch_size_", "test_rows_", "config_", "warnings_", "valid_",
@@ -91,7 +93,13 @@ def _splits(
         n_test = split_sizes(n, cfg.test_fraction, cfg.val_fraction)[2]
         tests = [perm[:n_test]]
     else:
-        split_sizes(n, 1.0 / cfg.folds, cfg.val_fraction)
+        try:
+            split_sizes(n, 1.0 / cfg.folds, cfg.val_fraction)
+        except InputError as exc:
+            raise InputError(
+                f"folds: expected at most {n // _MIN_FOLD_ROWS} folds of the {n} rows given, "
+                f"found {cfg.folds} ({exc})"
+            ) from exc
         tests = np.array_split(perm, cfg.folds)
     out = []
     for k, test in enumerate(tests):
