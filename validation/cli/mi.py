@@ -130,4 +130,3 @@ def _run_facts(res: Any) -> dict[str, Any]:
 def _finite_or_none(value: Any) -> Any:
     """JSON has no NaN/inf: a non-finite float becomes null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
