@@ -477,6 +477,9 @@ def test_combine_folds_pools_the_between_and_within_fold_variance() -> None:
         combine_folds(spread[:1], 0.95)
 
 
+#: float64 rounding of a mean of ~1e6 O(1) terms that cancel exactly (1e4 ulps of 1.0)
+ROUNDING = 1e-12
+
 #: a critic that is far from converged and different on every fold: 10 steps at a large rate
 UNSTABLE: dict[str, Any] = {"base": "none", "steps": 10, "lr": 0.05, "hidden": 16}
 
@@ -696,11 +699,13 @@ def test_independent_is_zero(divergence: str) -> None:
     # I_φ = 0: the held-out bound of any critic is ≤ 0 in expectation (up to the O(1/n) Jensen
     # term), so the estimate must lie below its CI half-width; and early stopping keeps the
     # best-validation critic, whose held-out value cannot be far below 0 (allowance 0.02).
+    # The truncated closed form keeps no canonical pair here: a constant critic, whose bound
+    # is 0 exactly in arithmetic and a few float64 ulps (ROUNDING) in floating point, CI width 0.
     x, y, _ = _gaussian(5, 0.0)
     est = PhiMI(divergence=divergence, seed=0).fit(x, y)
     half = 0.5 * (est.ci_[1] - est.ci_[0])
     print(f"independent {divergence}: estimate {est.estimate_:.4f} ci {est.ci_}")
-    assert -half - 0.02 <= est.estimate_ <= half, (est.estimate_, est.ci_)
+    assert -half - 0.02 <= est.estimate_ <= half + ROUNDING, (est.estimate_, est.ci_)
 
 
 @pytest.mark.slow
