@@ -169,6 +169,7 @@ def test_run_control_options_and_json_provenance(
     assert record["columns"] == {"x_dims": None, "x_cols": None, "y_cols": None}
     assert isinstance(record["version"], str) and record["version"]
     assert "not the critic's optimisation error" in record["ci_covers"]
+    assert record["folds"] == 1 and record["fold_estimates"] == [record["estimate"]]
 
 
 def test_progress_is_plain_lines_on_a_non_terminal(

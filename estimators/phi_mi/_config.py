@@ -68,6 +68,7 @@ class FitConfig:
     dtype: torch.dtype
     progress: Any
     max_seconds: float | None
+    folds: int
 
 
 def resolve(divergence: Any) -> Divergence:
@@ -192,6 +193,7 @@ def build_config(params: dict[str, Any]) -> FitConfig:
         dtype=torch.float32 if dtype == "float32" else torch.float64,
         progress=params["progress"],
         max_seconds=_check_positive(params["max_seconds"], "max_seconds", allow_none=True),
+        folds=_check_int(params["folds"], "folds", 1),
     )
 
 

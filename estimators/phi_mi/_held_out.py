@@ -15,7 +15,7 @@ from estimators.phi_mi._config import FitConfig
 from estimators.phi_mi._scoring import bound_value, score_matrix
 from estimators.phi_mi._train import FitHistory
 
-__all__ = ["HeldOut", "allowed_range", "bias_warnings", "held_out"]
+__all__ = ["HeldOut", "allowed_range", "bias_warnings", "combine_folds", "held_out"]
 
 #: batch means: at most this many disjoint blocks, each of at least this many rows
 _CI_MAX_BLOCKS = 10
@@ -33,11 +33,16 @@ _RANGE_SLACK = 1e-9
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Held-out estimate, its batch-means interval and the number of blocks behind it."""
+    """Held-out estimate, its interval, its standard error and the blocks behind it.
+
+    ``df`` is the degrees of freedom of the t quantile the interval used.
+    """
 
     estimate: float
     ci: tuple[float, float]
     blocks: int
+    se: float
+    df: int
 
 
 def held_out(
@@ -64,8 +69,42 @@ def held_out(
         block_values.append(float(bound_value(sub, cfg.bound, cfg.div, cfg.exp_link)))
     estimate = float(np.mean(estimates))
     se = float(np.std(block_values, ddof=1)) / math.sqrt(m)
-    half = float(stats.t.ppf(0.5 + cfg.ci_level / 2.0, df=m - 1)) * se
-    return HeldOut(estimate, (estimate - half, estimate + half), m)
+    return _interval(estimate, se, m - 1, cfg.ci_level, m)
+
+
+def _interval(estimate: float, se: float, df: int, level: float, blocks: int) -> HeldOut:
+    half = float(stats.t.ppf(0.5 + level / 2.0, df=df)) * se
+    return HeldOut(estimate, (estimate - half, estimate + half), blocks, se, df)
+
+
+def combine_folds(folds: list[HeldOut], level: float) -> HeldOut:
+    r"""Cross-fitting: the mean of K fold values and an interval for both error sources.
+
+    Fold k's critic was trained without fold k and evaluated on it, so Î_k varies with the
+    test rows (within-fold variance w_k = ``se_k``², batch means) and with the critic
+    (optimisation and estimation error). Var(Î_k) is estimated by
+    v = max(s_b², w̄), s_b² the sample variance of the K fold values and w̄ the mean w_k
+    (s_b² estimates w + critic variance; w̄ is the sharper estimate when the critic adds
+    nothing). Î = mean Î_k, CI = Î ± t_df·√(v/K), df = K − 1 when s_b² is used, else the pooled
+    batch-means df Σ(m_k − 1).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two folds.
+    """
+    k = len(folds)
+    if k < 2:
+        raise ValueError(f"folds: expected at least 2 fold results, found {k}")
+    values = np.array([f.estimate for f in folds])
+    between = float(np.var(values, ddof=1))
+    within = float(np.mean([f.se**2 for f in folds]))
+    if between > within:
+        var, df = between, k - 1
+    else:
+        var, df = within, sum(f.df for f in folds)
+    blocks = sum(f.blocks for f in folds)
+    return _interval(float(values.mean()), math.sqrt(var / k), df, level, blocks)
 
 
 def allowed_range(div: Divergence) -> tuple[float, float]:

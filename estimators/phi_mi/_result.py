@@ -19,7 +19,8 @@ class PhiMIResult:
     ``closed_form`` whether that closed form alone was kept (better on validation).
     ``valid`` is False when the estimate leaves the range I_φ allows (``range_low``,
     ``range_high``) or is not finite; ``problem`` then says why. ``warnings`` lists one-line
-    reasons to suspect bias. ``ci_covers`` says what the interval accounts for.
+    reasons to suspect bias. ``ci_covers`` says what the interval accounts for; ``folds`` is
+    the number of cross-fitting folds (1: one split), ``fold_estimates`` their held-out values.
     """
 
     estimate: float
@@ -51,9 +52,12 @@ class PhiMIResult:
     range_low: float
     range_high: float
     warnings: tuple[str, ...]
+    folds: int = 1
+    fold_estimates: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (``warnings`` as a list)."""
         out = asdict(self)
         out["warnings"] = list(self.warnings)
+        out["fold_estimates"] = list(self.fold_estimates)
         return out

@@ -8,6 +8,7 @@ measured accuracy: docs/phi_mi.md.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,14 @@ from estimators.io import validate_pairs
 from estimators.phi_mi._calibrate import AffineCritic, calibrate
 from estimators.phi_mi._config import FitConfig, build_config, split_sizes
 from estimators.phi_mi._critics import GaussianLogRatio, ResidualCritic
-from estimators.phi_mi._held_out import allowed_range, bias_warnings, held_out, range_problem
+from estimators.phi_mi._held_out import (
+    HeldOut,
+    allowed_range,
+    bias_warnings,
+    combine_folds,
+    held_out,
+    range_problem,
+)
 from estimators.phi_mi._maps import ColumnMap
 from estimators.phi_mi._result import PhiMIResult
 from estimators.phi_mi._scoring import evaluate, score_matrix
@@ -36,15 +44,70 @@ MIN_ROWS = 100
 #: (enough for the validation curve to peak on the Gaussian benchmarks; docs/phi_mi.md)
 _AUTO_EPOCHS = 100
 _MIN_AUTO_STEPS, _MAX_AUTO_STEPS = 600, 3000
+#: fewest rows per cross-fitting fold: a test split of >= 20 rows (``split_sizes``)
+_MIN_FOLD_ROWS = 20
 _FITTED = (
     "estimate_", "ci_", "history_", "critic_", "n_train_", "n_val_", "n_test_", "seconds_",
     "result_", "steps_", "batch_size_", "test_rows_", "config_", "warnings_", "valid_",
-    "closed_form_",
+    "closed_form_", "fold_estimates_",
 )  # fmt: skip
 _CI_COVERS = (
     "sampling variability of the held-out test split for the fitted critic (batch means); "
     "not the critic's optimisation error nor the O(1/n) bias of the inner minimum"
 )
+_CI_COVERS_FOLDS = (
+    "sampling variability of the held-out rows and the critic's optimisation and estimation "
+    "error ({k} critics trained on different splits, each evaluated on its own held-out fold; "
+    "the larger of the between-fold and the within-fold variance); not a bias shared by "
+    "every fold (the critic family's gap to the optimal critic) nor the O(1/n) bias of the "
+    "inner minimum"
+)
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """One trained critic, its maps, its held-out value on its own test rows."""
+
+    critic: torch.nn.Module
+    history: FitHistory
+    calib: Any
+    maps: tuple[ColumnMap, ColumnMap]
+    held: HeldOut
+    steps: int
+    closed_form: bool
+    idx_test: NDArray[np.int64]
+    sizes: tuple[int, int, int]
+    warnings: tuple[str, ...]
+
+
+def _splits(
+    n: int, cfg: FitConfig
+) -> list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]]:
+    """(train, validation, test) row indices of each fold (one split when ``folds`` is 1).
+
+    ``folds`` = K ≥ 2: the permuted rows are cut into K test folds; the rest of each is split
+    into validation (``val_fraction``) and training rows. Raises InputError on small splits.
+    """
+    perm = np.random.default_rng(cfg.seed).permutation(n)
+    if cfg.folds == 1:
+        n_test = split_sizes(n, cfg.test_fraction, cfg.val_fraction)[2]
+        tests = [perm[:n_test]]
+    else:
+        try:
+            split_sizes(n, 1.0 / cfg.folds, cfg.val_fraction)
+        except InputError as exc:
+            raise InputError(
+                f"folds: expected at most {n // _MIN_FOLD_ROWS} folds of the {n} rows given, "
+                f"found {cfg.folds} ({exc})"
+            ) from exc
+        tests = np.array_split(perm, cfg.folds)
+    out = []
+    for k, test in enumerate(tests):
+        others = [t for j, t in enumerate(tests) if j != k]
+        rest = perm[len(test) :] if cfg.folds == 1 else np.concatenate(others)
+        n_val = round(cfg.val_fraction * len(rest))
+        out.append((rest[n_val:], rest[:n_val], test))
+    return out
 
 
 def _as_matrix(a: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -164,7 +227,15 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
     dtype : str
         Training dtype, ``float32`` or ``float64``; evaluation is always float64.
     max_seconds : float, optional
-        Wall-time budget of training; the best critic so far is used when it ends.
+        Wall-time budget of training (shared equally by the folds); the best critic so far is
+        used when it ends.
+    folds : int
+        1 (default): one train/validation/test split; the interval covers the test split's
+        sampling error only. K ≥ 2: cross-fitting — K critics, each trained without one of K
+        test folds (``test_fraction`` unused) and evaluated on it; ``estimate_`` is the mean of
+        the K values and the interval also covers the critic's optimisation error
+        (:func:`estimators.phi_mi._held_out.combine_folds`; ``result_.ci_covers``). About K
+        times the runtime.
 
     Attributes
     ----------
@@ -174,6 +245,10 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         False when the estimate leaves the allowed range (see ``result_.problem``).
     closed_form_ : bool
         Whether the closed-form Gaussian critic alone beat the trained one on validation.
+    fold_estimates_ : tuple of float
+        Held-out value of each fold (one value when ``folds`` is 1). ``critic_``,
+        ``history_``, ``steps_``, ``closed_form_``, ``test_rows_``, ``n_*_``, :meth:`score`
+        and :meth:`score_matrix` are those of fold 0.
     warnings_ : tuple of str
     history_ : FitHistory
     critic_ : torch.nn.Module
@@ -217,6 +292,7 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         progress: bool = False,
         dtype: str = "float32",
         max_seconds: float | None = None,
+        folds: int = 1,
     ) -> None:
         self.divergence = divergence
         self.bound = bound
@@ -243,6 +319,7 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         self.progress = progress
         self.dtype = dtype
         self.max_seconds = max_seconds
+        self.folds = folds
 
     def __getattr__(self, name: str) -> Any:
         # only reached when normal lookup fails, i.e. a fitted attribute before fit()
@@ -274,52 +351,65 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         cfg = build_config(self.get_params())
         xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")
         validate_pairs(xa, ya, min_rows=MIN_ROWS, source="the arrays given to fit")
-        n = xa.shape[0]
-        n_train, n_val, n_test = split_sizes(n, cfg.test_fraction, cfg.val_fraction)
-        perm = np.random.default_rng(cfg.seed).permutation(n)
-        idx_test, idx_val = perm[:n_test], perm[n_test : n_test + n_val]
-        idx_train = perm[n_test + n_val :]
-        self._x_map = ColumnMap.fit(xa[idx_train], cfg.marginals)
-        self._y_map = ColumnMap.fit(ya[idx_train], cfg.marginals)
-        xs, ys = self._x_map(xa), self._y_map(ya)
-        deadline = None if cfg.max_seconds is None else start + cfg.max_seconds
-        kept, history, calib = self._fit_critic(cfg, xs, ys, idx_train, idx_val, deadline)
-        out = held_out(kept, xs[idx_test], ys[idx_test], cfg)
+        splits = _splits(xa.shape[0], cfg)
+        folds = []
+        for k, rows in enumerate(splits):
+            end = None if cfg.max_seconds is None else (k + 1) * cfg.max_seconds / len(splits)
+            folds.append(self._fit_fold(cfg, xa, ya, rows, None if end is None else start + end))
+        first = folds[0]
+        out = (
+            first.held if len(folds) == 1 else combine_folds([f.held for f in folds], cfg.ci_level)
+        )
+        self._x_map, self._y_map = first.maps
         self.config_ = cfg
-        self.critic_ = kept
-        self.test_rows_ = np.sort(idx_test)
-        self.history_ = history
+        self.critic_ = first.critic
+        self.test_rows_ = np.sort(first.idx_test)
+        self.history_ = first.history
+        self.steps_, self.closed_form_ = first.steps, first.closed_form
         self.estimate_, self.ci_ = out.estimate, out.ci
-        self.n_train_, self.n_val_, self.n_test_ = n_train, n_val, n_test
-        self.batch_size_ = min(cfg.batch_size, n_train)
+        self.fold_estimates_ = tuple(f.held.estimate for f in folds)
+        self.n_train_, self.n_val_, self.n_test_ = first.sizes
+        self.batch_size_ = min(cfg.batch_size, self.n_train_)
         problem = range_problem(out.estimate, cfg.div)
         self.valid_ = problem is None
-        self.warnings_ = bias_warnings(out.estimate, history, cfg, min(n_test, cfg.eval_block))
+        self.warnings_ = tuple(dict.fromkeys(w for f in folds for w in f.warnings))
         self.seconds_ = time.perf_counter() - start
+        self.result_ = self._result(cfg, out, first, problem)
+        return self
+
+    def _result(self, cfg: FitConfig, out: HeldOut, first: _Fold, problem: str | None) -> Any:
+        """The :class:`PhiMIResult` of a fit (fold 0's training facts)."""
         low, high = allowed_range(cfg.div)
-        self.result_ = PhiMIResult(
+        calib = first.calib
+        if cfg.folds == 1:
+            method = f"batch means over {out.blocks} disjoint test blocks"
+            covers = _CI_COVERS
+        else:
+            method = f"cross-fitting over {cfg.folds} folds ({out.blocks} test blocks in all)"
+            covers = _CI_COVERS_FOLDS.format(k=cfg.folds)
+        return PhiMIResult(
             estimate=out.estimate,
             ci_low=out.ci[0],
             ci_high=out.ci[1],
             ci_level=cfg.ci_level,
-            ci_method=f"batch means over {out.blocks} disjoint test blocks",
-            ci_covers=_CI_COVERS,
+            ci_method=method,
+            ci_covers=covers,
             divergence=str(cfg.div),
             bound=cfg.bound,
             critic=cfg.critic,
             base=cfg.base,
-            closed_form=self.closed_form_,
+            closed_form=first.closed_form,
             training="log_ratio" if cfg.two_stage else "direct",
             link_scale=1.0 if calib is None else calib.scale,
             link_shift=0.0 if calib is None else calib.shift,
             log_ratio_cap=None if calib is None else calib.cap,
-            n_train=n_train,
-            n_val=n_val,
-            n_test=n_test,
-            steps=self.steps_,
-            best_step=history.best_step,
-            stopped_early=history.stopped_early,
-            budget_stopped=history.budget_stopped,
+            n_train=first.sizes[0],
+            n_val=first.sizes[1],
+            n_test=first.sizes[2],
+            steps=first.steps,
+            best_step=first.history.best_step,
+            stopped_early=first.history.stopped_early,
+            budget_stopped=first.history.budget_stopped,
             seconds=self.seconds_,
             seed=cfg.seed,
             valid=problem is None,
@@ -327,19 +417,25 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
             range_low=low,
             range_high=high,
             warnings=self.warnings_,
+            folds=cfg.folds,
+            fold_estimates=self.fold_estimates_,
         )
-        return self
 
-    def _fit_critic(
+    def _fit_fold(
         self,
         cfg: FitConfig,
-        xs: NDArray[np.float64],
-        ys: NDArray[np.float64],
-        idx_train: NDArray[np.int64],
-        idx_val: NDArray[np.int64],
+        xa: NDArray[np.float64],
+        ya: NDArray[np.float64],
+        rows: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]],
         deadline: float | None,
-    ) -> tuple[torch.nn.Module, FitHistory, Any]:
-        """Train, keep the best-validation critic, calibrate its link (two-stage fits)."""
+    ) -> _Fold:
+        """Maps and critic on the training rows, choice on validation, value on the test rows."""
+        idx_train, idx_val, idx_test = rows
+        maps = (
+            ColumnMap.fit(xa[idx_train], cfg.marginals),
+            ColumnMap.fit(ya[idx_train], cfg.marginals),
+        )
+        xs, ys = maps[0](xa), maps[1](ya)
         gen = torch.Generator()
         gen.manual_seed(cfg.seed)
         critic = _build_critic(cfg, xs[idx_train], ys[idx_train], gen)
@@ -354,13 +450,25 @@ class PhiMI(BaseEstimator):  # type: ignore[misc]
         outcome = train(critic, x_tr, y_tr, val, batch, steps_max, gen, cfg, deadline)
         critic.load_state_dict(outcome.best_state)
         kept: torch.nn.Module = critic.to("cpu", torch.float64).eval()
-        self.steps_ = outcome.steps
-        self.closed_form_ = _prefer_closed_form(kept, val, cfg, float(outcome.history.val.max()))
-        if not cfg.two_stage:
-            return kept, outcome.history, None
-        calib = calibrate(kept, val[0], val[1], cfg)
-        kept = AffineCritic(kept, calib.scale, calib.shift, calib.cap).eval()
-        return kept, outcome.history, calib
+        closed = _prefer_closed_form(kept, val, cfg, float(outcome.history.val.max()))
+        calib = None
+        if cfg.two_stage:
+            calib = calibrate(kept, val[0], val[1], cfg)
+            kept = AffineCritic(kept, calib.scale, calib.shift, calib.cap).eval()
+        held = held_out(kept, xs[idx_test], ys[idx_test], cfg)
+        n_block = min(len(idx_test), cfg.eval_block)
+        return _Fold(
+            critic=kept,
+            history=outcome.history,
+            calib=calib,
+            maps=maps,
+            held=held,
+            steps=outcome.steps,
+            closed_form=closed,
+            idx_test=idx_test,
+            sizes=(len(idx_train), len(idx_val), len(idx_test)),
+            warnings=bias_warnings(held.estimate, outcome.history, cfg, n_block),
+        )
 
     def _mapped(self, x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], ...]:
         xa, ya = _as_matrix(x, "x"), _as_matrix(y, "y")

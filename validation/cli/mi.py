@@ -117,6 +117,8 @@ def _run_facts(res: Any) -> dict[str, Any]:
         "range": [res.range_low, _finite_or_none(res.range_high)],
         "warnings": list(res.warnings),
         "ci_covers": res.ci_covers,
+        "folds": res.folds,
+        "fold_estimates": [_finite_or_none(v) for v in res.fold_estimates],
         "budget_stopped": res.budget_stopped,
         "stopped_early": res.stopped_early,
         "base": res.base,
@@ -128,4 +130,3 @@ def _run_facts(res: Any) -> dict[str, Any]:
 def _finite_or_none(value: Any) -> Any:
     """JSON has no NaN/inf: a non-finite float becomes null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
