@@ -14,12 +14,25 @@ from numpy.typing import ArrayLike, NDArray
 from dro_theory.errors import InputError
 
 __all__ = [
+    "SEED_LIMIT",
     "as_finite_array",
     "check_nonnegative",
     "check_positive",
     "check_radius",
+    "check_seed",
     "check_weights",
 ]
+
+#: seeds must fit torch's and numpy's generator seeds (a signed 64-bit integer) and be >= 0
+SEED_LIMIT = 2**63
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as an int in [0, 2^63); InputError naming ``name`` otherwise."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if not ok or not 0 <= int(value) < SEED_LIMIT:
+        raise InputError(f"{name}: expected an integer >= 0 and < 2^63, found {value!r}")
+    return int(value)
 
 
 def as_finite_array(

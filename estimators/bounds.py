@@ -150,7 +150,7 @@ def phi_plain(scores: torch.Tensor, divergence: str | Divergence) -> torch.Tenso
     divergence : str or Divergence
         e.g. ``"kl"``, ``"chi2"``, ``"cr:1.5"``.
     """
-    div = as_divergence(divergence)
+    div = resolve_divergence(divergence)
     diag, off = _split(_check_scores(scores))
     return diag.mean() - div.conjugate(off).mean()
 
@@ -169,7 +169,7 @@ def phi_tight(scores: torch.Tensor, divergence: str | Divergence) -> torch.Tenso
     for every S, is always finite (λ* moves every entry into dom φ*) and equals :func:`dv`
     for KL.
     """
-    div = as_divergence(divergence)
+    div = resolve_divergence(divergence)
     diag, off = _split(_check_scores(scores))
     lam = optimal_shift(off, div)
     return diag.mean() - (lam + div.conjugate(off - lam).mean())
@@ -238,7 +238,7 @@ def optimal_shift(
     InputError
         Non-tensor or non-finite values, an empty reduction, bad weights or dim.
     """
-    div = as_divergence(divergence)
+    div = resolve_divergence(divergence)
     _check_shift_input(values, dim)
     out_dtype = values.dtype
     with torch.inference_mode(False), torch.no_grad():
@@ -375,7 +375,7 @@ def constrain_to_domain(raw: torch.Tensor, divergence: str | Divergence) -> torc
     brings every entry into the domain, so the tight bound can be applied to raw scores
     (the recommended use; the activation restricts the critic family and slows training).
     """
-    div = as_divergence(divergence)
+    div = resolve_divergence(divergence)
     if not isinstance(raw, torch.Tensor):
         raise InputError(f"raw: expected a torch.Tensor, found {type(raw).__name__}")
     _, hi, _ = div.conjugate_domain

@@ -93,11 +93,6 @@ def test_mi_numeric_options(
         assert math.isfinite(record["estimate"]) and record["ci_low"] <= record["ci_high"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: estimators.phi_mi accepts seed >= 2**63 and torch fails with "
-    "'Overflow when unpacking long long', a message that does not name --seed",
-)
 def test_mi_seed_beyond_int64_names_the_option(
     pairs_npy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

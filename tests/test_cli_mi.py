@@ -220,3 +220,27 @@ def test_an_estimate_out_of_range_is_not_reported(
     record = json.loads(out_json.read_text())
     assert record["valid"] is False and record["estimate"] is None
     assert "not finite" in record["problem"]
+
+
+def test_folds_cross_fit_and_the_json_says_what_the_interval_covers(
+    tmp_path: Path, pairs: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, out_json = tmp_path / "d.npz", tmp_path / "mi.json"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    rc, _, err = _run([str(data), "--folds", "3", "--json", str(out_json)], capsys)
+    assert rc == 0, err
+    record = json.loads(out_json.read_text())
+    assert record["folds"] == 3 and len(record["fold_estimates"]) == 3
+    # the estimate is the mean of the fold values (cross-fitting), and the interval contains it
+    assert record["estimate"] == pytest.approx(np.mean(record["fold_estimates"]), rel=1e-12)
+    assert record["ci_low"] <= record["estimate"] <= record["ci_high"]
+    assert "fold" in record["ci_covers"]
+
+
+def test_folds_below_one_exits_2(
+    tmp_path: Path, pairs: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    np.savez(data, x=pairs[0], y=pairs[1])
+    rc, _, err = _run([str(data), "--folds", "0"], capsys)
+    assert rc == 2 and "folds" in err and len(err.strip().splitlines()) == 1

@@ -611,7 +611,7 @@ def test_default_estimator_is_as_accurate_as_the_oracle_critic(
         ({"val_fraction": 0.0}, "val_fraction: expected a number in"),
         ({"ci_level": 1.0}, "ci_level: expected a number in"),
         ({"dtype": "float16"}, "dtype: expected 'float32' or 'float64'"),
-        ({"seed": -1}, "seed: expected an int >= 0"),
+        ({"seed": -1}, "seed: expected an integer >= 0"),
         ({"device": "tpu"}, "device: expected auto, cpu or cuda"),
         ({"test_fraction": 0.05}, "test_fraction: expected a split leaving >= 20 test rows"),
         ({"folds": 0}, "folds: expected an int >= 1"),

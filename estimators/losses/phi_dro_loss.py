@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dro_theory.divergences import Divergence
-from estimators.bounds import as_divergence, optimal_shift
+from dro_theory.divergences import Divergence, resolve_divergence
+from estimators.bounds import optimal_shift
 from estimators.losses.layout import (
     AnchorIndex,
     Reduction,
@@ -78,7 +78,7 @@ def phi_cl_dro(
         Bad ``sim``, τ, layout, reduction or an unknown divergence.
     """
     sim, tau, idx = prepare(sim, temperature, layout, legacy)
-    div = as_divergence(divergence)
+    div = resolve_divergence(divergence)
     neg = negative_mask(idx, int(sim.shape[1]))
     rows, cols = sim.shape
     if idx.n_neg is None:

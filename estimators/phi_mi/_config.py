@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dro_theory.checks import check_nonnegative
-from dro_theory.divergences import Divergence, divergence_from_spec
+from dro_theory.checks import check_nonnegative, check_seed
+from dro_theory.divergences import Divergence, resolve_divergence
 from dro_theory.errors import InputError
 from estimators.critics import CRITIC_NAMES
 from estimators.device import resolve_device
@@ -75,7 +75,7 @@ def resolve(divergence: Any) -> Divergence:
     """A :class:`Divergence` from an instance or a spec (``dro_theory``'s one parser)."""
     if isinstance(divergence, Divergence):
         return divergence
-    return divergence_from_spec(divergence)
+    return resolve_divergence(divergence)
 
 
 def _check_int(value: Any, name: str, low: int) -> int:
@@ -188,7 +188,7 @@ def build_config(params: dict[str, Any]) -> FitConfig:
         eval_every=_check_int(params["eval_every"], "eval_every", 1),
         eval_block=_check_int(params["eval_block"], "eval_block", _MIN_EVAL_BLOCK),
         ci_level=_check_fraction(params["ci_level"], "ci_level", 0.0, 1.0),
-        seed=_check_int(params["seed"], "seed", 0),
+        seed=check_seed(params["seed"]),
         device=resolve_device(params["device"]),
         dtype=torch.float32 if dtype == "float32" else torch.float64,
         progress=params["progress"],

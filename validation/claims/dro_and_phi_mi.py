@@ -44,7 +44,7 @@ import torch
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.optimize import brentq
 
-from dro_theory.divergences import Divergence, divergence_from_spec
+from dro_theory.divergences import Divergence, resolve_divergence
 from dro_theory.duals import penalized_worst_case
 from estimators.bounds import phi_plain, phi_tight
 from estimators.phi_mi import PhiMI
@@ -130,7 +130,7 @@ def _quadrature_part(rec: Recorder, cfg: dict[str, Any]) -> dict[str, dict[str, 
     rho, (m1, m2) = cfg["rho"], cfg["nodes"]
     out: dict[str, dict[str, float]] = {}
     for spec in cfg["divergences"]:
-        div = divergence_from_spec(spec)
+        div = resolve_divergence(spec)
         truth = float(gaussian_phi_mi([rho], div).value)
         coarse, _ = _quadrature(div, rho, m1)
         fine, plain0 = _quadrature(div, rho, m2)
@@ -197,7 +197,7 @@ def _mc_part(
     out: dict[str, tuple[float, float]] = {}
     worst_here = 0.0
     for spec in cfg["mc_divergences"] or cfg["divergences"]:
-        div = divergence_from_spec(spec)
+        div = resolve_divergence(spec)
         s = _critic(div, log_r)
         st = torch.from_numpy(s)
         tight = float(phi_tight(st, div))

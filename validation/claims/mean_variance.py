@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from dro_theory.divergences import Divergence, divergence_from_spec
+from dro_theory.divergences import Divergence, resolve_divergence
 from dro_theory.duals import penalized_worst_case, worst_case_dual
 from dro_theory.errors import DROSolveError
 from dro_theory.expansions import cumulants, mean_variance
@@ -149,7 +149,7 @@ def _coefficients(spec: str, mom: tuple[float, float, float, float]) -> dict[str
     a and b come from the library's catalogue (what is being checked), d from :func:`_fourth`.
     ``mom`` is (μ, σ², κ3, m4), the central moments written here.
     """
-    div = divergence_from_spec(spec)
+    div = resolve_divergence(spec)
     a, b, d = float(div.curvature), float(div.third_derivative), _fourth(div)
     var, k3m, m4 = mom[1], mom[2], mom[3]
     k3, k4 = -b / (6 * a**3), (3 * b**2 - a * d) / (24 * a**5)

@@ -48,6 +48,9 @@ def mi_cmd(
         float | None,
         typer.Option(min=0.001, help="Training time budget; the best critic so far is used."),
     ] = None,
+    folds: Annotated[
+        int, typer.Option(help="Cross-fitting: K critics; the interval covers their spread too.")
+    ] = 1,
 ) -> None:
     """Generalized (φ-divergence) mutual information of paired data, with a confidence interval."""
     preflight({"--json": json_out})  # before importing torch or reading data
@@ -68,32 +71,42 @@ def mi_cmd(
         device=device,
         progress=not no_progress,
         max_seconds=max_seconds,
+        folds=folds,
     ).fit(pairs.x, pairs.y)
     res = est.result_
     _report(res)
     if json_out is not None:
         from validation.atomic import json_text
 
-        keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
-        record: dict[str, Any] = {k: _finite_or_none(getattr(res, k)) for k in keys}
-        record.update(_run_facts(res))
-        record.update(
-            columns={"x_dims": x_dims, "x_cols": x_cols, "y_cols": y_cols},
-            threads=threads,
-            max_seconds=max_seconds,
-            seconds=res.seconds,
-            seed=res.seed,
-            ci_level=res.ci_level,
-            ci_method=res.ci_method,
-            critic=res.critic,
-            n_val=res.n_val,
-            steps=res.steps,
-            best_step=res.best_step,
-            source=pairs.source,
-        )
+        settings = {"x_dims": x_dims, "x_cols": x_cols, "y_cols": y_cols}
+        record = _record(res, settings, threads=threads, max_seconds=max_seconds)
+        record["source"] = pairs.source
         commit({"--json": (json_out, json_text(record).encode())})
     if not res.valid and not (math.isfinite(res.estimate) and res.estimate < res.range_low):
         raise typer.Exit(code=1)  # below 0 is an outcome; non-finite or too large is a failure
+
+
+def _record(
+    res: Any, columns: dict[str, Any], *, threads: int | None, max_seconds: float | None
+) -> dict[str, Any]:
+    """The JSON record of one estimate: result, run facts, the settings that shaped it."""
+    keys = ("estimate", "ci_low", "ci_high", "divergence", "bound", "n_train", "n_test")
+    record: dict[str, Any] = {k: _finite_or_none(getattr(res, k)) for k in keys}
+    record.update(_run_facts(res))
+    record.update(
+        columns=columns,
+        threads=threads,
+        max_seconds=max_seconds,
+        seconds=res.seconds,
+        seed=res.seed,
+        ci_level=res.ci_level,
+        ci_method=res.ci_method,
+        critic=res.critic,
+        n_val=res.n_val,
+        steps=res.steps,
+        best_step=res.best_step,
+    )
+    return record
 
 
 def _report(res: Any) -> None:

@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from dro_theory.checks import SEED_LIMIT, check_seed
 from dro_theory.errors import InputError
 from estimators.losses.adnce_loss import POSITIVE_MODES
 from validation.training.data import DATASETS
@@ -34,8 +35,6 @@ LOSSES = ("infonce", "adnce", "dcl", "hcl")
 NEGATIVES = ("all", "unbiased")
 #: every data set: the image ones, then the sentence and graph domains
 ALL_DATASETS = (*DATASETS, *DOMAIN_ENCODERS)
-#: seeds must fit torch's generator seed (a signed 64-bit integer) and be >= 0
-SEED_LIMIT = 2**63
 #: fields that may differ between an interrupted run and its resumption (they change where
 #: things go or how often the loop reports, not the numbers it computes)
 RUNTIME_FIELDS = frozenset(
@@ -61,12 +60,10 @@ def _check_number(name: str, value: object, low: float, *, strict: bool = False)
         raise InputError(f"{name}: expected a finite number{bound}, found {value!r}")
 
 
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
-    """InputError unless ``value`` is an integer in [low, high)."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-    if not ok or (high is not None and value >= high):  # type: ignore[operator]
-        upper = "" if high is None else f" and < 2^{high.bit_length() - 1}"
-        raise InputError(f"{name}: expected an integer >= {low}{upper}, found {value!r}")
+def _check_int(name: str, value: object, low: int) -> None:
+    """InputError unless ``value`` is an integer >= low."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise InputError(f"{name}: expected an integer >= {low}, found {value!r}")
 
 
 @dataclass(frozen=True)
@@ -205,7 +202,7 @@ class TrainConfig:
             _check_int(name, getattr(self, name), 1)
         _check_int("batch_size", self.batch_size, 2)
         _check_int("radius_anchors", self.radius_anchors, 0)
-        _check_int("seed", self.seed, 0, SEED_LIMIT)
+        check_seed(self.seed)
         for name in ("subset", "test_subset", "threads"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
