@@ -529,9 +529,17 @@ PAIRED_ALPHA = 1e-4
 #: TV's optimal critic ½ sign(log r) through the link ½ tanh(v): v = 50 log r is within
 #: e^{-100} of it wherever |log r| > 1, and the pairs with |log r| < 1/50 carry ~1/50 of the mass
 TV_SHARPNESS = 50.0
-#: raw score v with link(v) = φ'(r) + const for the oracle: log r for KL (identity link) and
-#: χ² (exponential link), ½ log r for squared Hellinger (link 1 − e^{−v} = 1 − r^{−½})
-ORACLE_SCALE = {"kl": 1.0, "chi2": 1.0, "hellinger": 0.5, "tv": TV_SHARPNESS}
+#: raw score v with link(v) = φ'(r) + const for the oracle: log r for KL (identity link),
+#: χ² and Cressie–Read α > 1 (exponential links), JS (link ½ log 2 + ½ log σ(v) = ½ log(2r/(1+r)));
+#: ½ log r for squared Hellinger (link 1 − e^{−v} = 1 − r^{−½})
+ORACLE_SCALE = {
+    "kl": 1.0,
+    "chi2": 1.0,
+    "hellinger": 0.5,
+    "tv": TV_SHARPNESS,
+    "js": 1.0,
+    "cressie_read:1.5": 1.0,
+}
 
 
 def _gaussian_log_ratio(x: Any, y: Any, rho: float) -> torch.Tensor:
@@ -679,7 +687,15 @@ def _limits(est: PhiMI, spec: str, rhos: list[float], i_kl: float) -> tuple[floa
 @pytest.mark.slow
 @pytest.mark.parametrize("d", [1, 5, 20])
 @pytest.mark.parametrize(
-    ("divergence", "i_kl"), [("kl", 1.0), ("chi2", 0.5), ("hellinger", 1.0), ("tv", 1.0)]
+    ("divergence", "i_kl"),
+    [
+        ("kl", 1.0),
+        ("chi2", 0.5),
+        ("hellinger", 1.0),
+        ("tv", 1.0),
+        ("js", 1.0),
+        ("cressie_read:1.5", 0.5),
+    ],
 )
 def test_recovers_gaussian_phi_mi(divergence: str, i_kl: float, d: int) -> None:
     x, y, rhos = _gaussian(d, i_kl)
