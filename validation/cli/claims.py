@@ -86,7 +86,8 @@ def validate_cmd(
     names = _claim_names(claims)
     results: list[tuple[str, object]] = []
     t0 = time.perf_counter()
-    bar = tqdm(names, desc="validate", unit="claim", file=sys.stderr, leave=False)
+    # disable=None: no bar when stderr is not a terminal (no carriage returns in logs)
+    bar = tqdm(names, desc="validate", unit="claim", file=sys.stderr, leave=False, disable=None)
     for name in bar:
         bar.set_postfix_str(name)
         try:

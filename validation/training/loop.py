@@ -445,7 +445,9 @@ def _train(
         from tqdm.auto import tqdm
 
         total = run.steps * cfg.epochs
-        run.bar = tqdm(total=total, initial=st.epoch * run.steps, unit="step", leave=False)
+        run.bar = tqdm(  # disable=None: no bar when stderr is not a terminal (the epoch lines stay)
+            total=total, initial=st.epoch * run.steps, unit="step", leave=False, disable=None
+        )
     done = 0
     while st.epoch < cfg.epochs and (stop_after is None or done < stop_after):
         ts = time.perf_counter()
