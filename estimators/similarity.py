@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from dro_theory.advisor import TemperatureAdvice, advise
 from dro_theory.checks import as_finite_array
 from dro_theory.errors import InputError
+from estimators.losses.layout import AnchorIndex, negative_mask
 
 __all__ = ["NegativeScores", "advise_from_embeddings", "negative_scores"]
 
@@ -91,13 +92,11 @@ def negative_scores(z1: ArrayLike, z2: ArrayLike | None = None) -> NegativeScore
         raise InputError(f"embeddings: expected at least 2 pairs, found {n}")
     u = np.concatenate([u1, u2])
     sim = u @ u.T
-    idx = np.arange(2 * n)
-    partner = (idx + n) % (2 * n)
-    keep = np.ones((2 * n, 2 * n), dtype=bool)
-    keep[idx, idx] = False
-    keep[idx, partner] = False
+    layout = AnchorIndex.nt_xent(2 * n)  # the training layout: positive (i + n) mod 2n, no self
+    keep = negative_mask(layout, 2 * n).numpy()
+    partner = layout.pos_index.numpy()
     return NegativeScores(
-        negatives=sim[keep].reshape(2 * n, 2 * n - 2), positives=sim[idx, partner]
+        negatives=sim[keep].reshape(2 * n, 2 * n - 2), positives=sim[np.arange(2 * n), partner]
     )
 
 
