@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 
 from dro_theory.checks import as_finite_array, check_positive
+from dro_theory.divergences import KL
 from dro_theory.errors import InputError
 from dro_theory.lagrange import radius_for_temperature, temperature_for_radius
 
@@ -133,7 +134,7 @@ def point_mass_radius(scores: ArrayLike) -> FloatArray:
     """
     f = _scores(scores)
     ties = np.sum(f == f.max(axis=1, keepdims=True), axis=1)
-    return np.asarray(np.log(f.shape[1] / ties), dtype=np.float64)
+    return np.asarray(KL().point_mass_radius(ties / f.shape[1]), dtype=np.float64)
 
 
 def _quantiles(x: FloatArray) -> FloatArray:
