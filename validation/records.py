@@ -53,6 +53,7 @@ __all__ = [
     "max_or_nan",
     "min_or_nan",
     "now_iso",
+    "package_version",
     "read_record",
     "write_record",
 ]
@@ -265,7 +266,8 @@ def as_series(**columns: ArrayLike) -> dict[str, NDArray[np.float64]]:
 
 
 # ------------------------------------------------------------------------------------------
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """The installed version of distribution ``dist``, or "not installed"."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -296,11 +298,11 @@ def collect_environment(*, solver: str = "none", device: str = "cpu") -> dict[st
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "numpy": _version("numpy"),
-        "scipy": _version("scipy"),
-        "torch": _version("torch"),
-        "cvxpy": _version("cvxpy"),
-        "clarabel": _version("clarabel"),
+        "numpy": package_version("numpy"),
+        "scipy": package_version("scipy"),
+        "torch": package_version("torch"),
+        "cvxpy": package_version("cvxpy"),
+        "clarabel": package_version("clarabel"),
         "solver": solver,
         "device": device,
         "git_sha": _git_sha(),

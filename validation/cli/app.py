@@ -27,13 +27,10 @@ def echo(text: str = "") -> None:
 
 
 def version() -> str:
-    """The installed version of the ``cldro`` distribution ("unknown" when not installed)."""
-    import importlib.metadata
+    """The installed version of the ``cldro`` distribution ("not installed" when it is not)."""
+    from validation.records import package_version
 
-    try:
-        return importlib.metadata.version("cldro")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    return package_version("cldro")
 
 
 def _show_version(value: bool) -> None:
